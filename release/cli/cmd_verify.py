@@ -1,0 +1,101 @@
+"""`booru-release verify`."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.table import Table
+
+from release.atomic import atomic_output
+from release.cli import app
+from release.cli.cmd_manifest import WorkersOpt
+from release.cli.errors import EXIT_FAILED, command
+from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+from release.errors import BadInput
+from release.verify import STATUSES, Mode, VerifyReport, verify_tree
+
+SHOWN_PROBLEMS = 50
+
+
+@app.command(
+    "verify",
+    epilog="""[b]Examples[/b]
+
+  booru-release verify danbooru2019 --manifest danbooru2019.manifest.jsonl.zst
+
+  booru-release verify mydl --manifest m.jsonl.zst --files-from buckets-0000-0099.txt --refetch-list refetch.txt
+
+  booru-release verify danbooru2019 --manifest m.jsonl.zst --fast --complete
+""",
+)
+@command
+def verify_cmd(
+    root: Annotated[Path, typer.Argument(help="Downloaded (possibly partial) release root.")],
+    manifest: Annotated[Path | None, typer.Option(help="Manifest to check against.")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="Presence and size only, no hashing.")] = False,
+    strong: Annotated[bool, typer.Option("--strong", help="Compare sha256 instead of xxh3-128.")] = False,
+    files_from: Annotated[
+        Path | None, typer.Option(help="rsync --files-from list: only these files are expected.")
+    ] = None,
+    complete: Annotated[bool, typer.Option("--complete", help="Also fail on MISSING and EXTRA files.")] = False,
+    refetch_list: Annotated[
+        Path | None, typer.Option(help="Write CORRUPT and MISSING paths as a --files-from list.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write every file's status as JSON lines.")] = None,
+    workers: WorkersOpt = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Check a full or partial download file by file: OK / CORRUPT / MISSING / EXTRA.
+
+    Exit 0 when every present file is OK (MISSING and EXTRA fail only with --complete), 1 otherwise.
+    """
+    if manifest is None:
+        raise BadInput("--manifest", "verify needs --manifest FILE")
+    if fast and strong:
+        raise BadInput("--fast/--strong", "choose one of --fast and --strong")
+    mode: Mode = "fast" if fast else "sha256" if strong else "xxh3_128"
+    with contextlib.ExitStack() as stack, ProgressView(not json_out) as view:
+        refetch_out: BinaryIO | None = stack.enter_context(atomic_output(refetch_list)) if refetch_list else None
+        report_out: BinaryIO | None = stack.enter_context(atomic_output(report)) if report else None
+        result = verify_tree(
+            root,
+            manifest,
+            mode=mode,
+            files_from=files_from,
+            complete=complete,
+            report_out=report_out,
+            refetch_out=refetch_out,
+            workers=workers,
+            progress=view,
+        )
+    if json_out:
+        emit_json(result.model_dump() | {"failed": result.failed})
+    else:
+        _print(result)
+    return EXIT_FAILED if result.failed else 0
+
+
+def _print(result: VerifyReport) -> None:
+    console = out_console()
+    table = Table("subset", "range", *STATUSES)
+    for subset, ranges in sorted(result.by_range.items()):
+        for label, counts in sorted(ranges.items()):
+            table.add_row(subset, label, *(f"{getattr(counts, s):,}" for s in STATUSES))
+    table.add_row("[b]all[/b]", "", *(f"[b]{getattr(result.totals, s):,}[/b]" for s in STATUSES))
+    console.print(table)
+    order = {"CORRUPT": 0, "EXTRA": 1, "MISSING": 2}
+    shown = sorted(result.problems, key=lambda p: order[p.status])[:SHOWN_PROBLEMS]
+    for problem in shown:
+        console.print(f"{problem.status:8} {problem.path}  ({problem.reason})")
+    hidden = result.totals.CORRUPT + result.totals.MISSING + result.totals.EXTRA - len(shown)
+    if hidden > 0:
+        console.print(f"… {hidden:,} more not shown (use --report FILE or --json)")
+    if result.listed_not_in_manifest:
+        message(f"{result.listed_not_in_manifest:,} listed path(s) are neither in the manifest nor on disk")
+    verdict = "FAILED" if result.failed else "OK"
+    console.print(
+        f"{verdict}: {result.totals.OK:,} files OK, {human_bytes(result.bytes_checked)} checked ({result.mode})"
+    )

@@ -1,0 +1,60 @@
+"""One error hierarchy carrying data; the CLI edge turns it into message + hint + exit code."""
+
+from __future__ import annotations
+
+
+class ReleaseError(Exception):
+    """Base of every error booru-release raises on purpose.
+
+    `path` names the file (or other input) at fault, `problem` says what is wrong with it,
+    `hint` optionally says what to do about it.
+    """
+
+    def __init__(self, path: str | None, problem: str, hint: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.hint = hint
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """`"<path>: <problem>"`, or just the problem when no path applies."""
+        return f"{self.path}: {self.problem}" if self.path else self.problem
+
+
+class BadInput(ReleaseError):
+    """The user gave something we cannot accept (usage or input data)."""
+
+
+class UnsafePath(BadInput):
+    """A path that is absolute, contains `..`, empty components or NUL."""
+
+
+class ManifestFormatError(BadInput):
+    """A manifest line that does not parse or does not match the schema."""
+
+    def __init__(self, path: str, line: int, problem: str, hint: str | None = None) -> None:
+        self.line = line
+        super().__init__(f"{path}:{line}", problem, hint)
+
+
+class SchemaVersionError(BadInput):
+    """A file written by a newer (or unknown) schema version."""
+
+
+class MetadataFormatError(BadInput):
+    """A metadata export line that does not match the Danbooru format."""
+
+    def __init__(self, path: str, line: int, field: str | None, problem: str) -> None:
+        self.line = line
+        self.field = field
+        where = f"{path}:{line}" + (f": field {field!r}" if field else "")
+        super().__init__(where, problem)
+
+
+class OutputError(ReleaseError):
+    """Writing an output failed (disk full, permission, read-only file system)."""
+
+
+class InputIOError(ReleaseError):
+    """Reading an input failed at the operating-system level."""

@@ -1,0 +1,1 @@
+"""Manifests: one record per file, streamed as compressed JSON lines."""

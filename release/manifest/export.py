@@ -1,0 +1,74 @@
+"""`manifest export`: checksum lists that stock tools check (sha256sum, xxhsum, bagit)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from release.atomic import atomic_output
+from release.errors import BadInput
+from release.manifest.io import ManifestReader
+
+FORMATS = ("sha256sum", "xxh128sum", "bagit")
+_FIELD = {"sha256sum": "sha256", "xxh128sum": "xxh3_128"}
+
+
+def _coreutils_line(digest: str, path: str) -> str:
+    # GNU coreutils escaping: a line whose name holds '\\' or '\n' starts with '\\'.
+    if "\\" in path or "\n" in path:
+        return "\\" + digest + "  " + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    return f"{digest}  {path}\n"
+
+
+def checksum_lines(manifest: Path, fmt: str, prefix: str = "") -> Iterator[str]:
+    """Lines `<hex>  <prefix><path>` for `fmt` in ('sha256sum', 'xxh128sum', 'md5')."""
+    field = _FIELD.get(fmt, fmt)
+    for record in ManifestReader(manifest):
+        yield _coreutils_line(getattr(record, field), prefix + record.path)
+
+
+def export_checksums(manifest: Path, fmt: str, out: BinaryIO) -> int:
+    """Write a sha256sum/xxh128sum list to `out`; return the number of lines."""
+    if fmt not in _FIELD:
+        raise BadInput(fmt, f"unknown export format; choose one of {', '.join(FORMATS)}")
+    count = 0
+    for line in checksum_lines(manifest, fmt):
+        out.write(line.encode("utf-8", "surrogateescape"))
+        count += 1
+    return count
+
+
+def export_bag(manifest: Path, bag_dir: Path, payload: Path | None = None) -> int:
+    """Write the tag files of a BagIt 1.0 bag whose payload (`data/`) is the release tree.
+
+    With `payload`, `bag_dir/data` is made a symlink to it; otherwise the caller moves the release
+    root to `bag_dir/data`. Returns the number of payload files.
+    """
+    reader = ManifestReader(manifest)
+    bag_dir.mkdir(parents=True, exist_ok=True)
+    tag_files: list[tuple[str, bytes]] = []
+    for algorithm in ("sha256", "md5"):
+        body = "".join(checksum_lines(manifest, algorithm, prefix="data/")).encode("utf-8", "surrogateescape")
+        tag_files.append((f"manifest-{algorithm}.txt", body))
+    header = reader.header
+    tag_files.append(("bagit.txt", b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"))
+    info = (
+        f"Source-Organization: booru-release\nExternal-Identifier: {header.release}\n"
+        f"Payload-Oxum: {header.bytes}.{header.files}\n"
+    )
+    tag_files.append(("bag-info.txt", info.encode()))
+    for name, body in tag_files:
+        with atomic_output(bag_dir / name) as handle:
+            handle.write(body)
+    tagmanifest = "".join(f"{hashlib.sha256(body).hexdigest()}  {name}\n" for name, body in sorted(tag_files))
+    with atomic_output(bag_dir / "tagmanifest-sha256.txt") as handle:
+        handle.write(tagmanifest.encode())
+    if payload is not None:
+        link = bag_dir / "data"
+        if link.is_symlink() or link.exists():
+            raise BadInput(str(link), "already exists; remove it or export into an empty folder")
+        os.symlink(payload.resolve(), link)
+    return header.files

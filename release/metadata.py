@@ -1,0 +1,213 @@
+"""The Danbooru metadata export format (old BigQuery format): streaming reading and validation.
+
+One JSON object per line, 30 keys in a fixed order, numbers as strings, booleans as JSON booleans,
+tags as {"id","name","category"} objects. Chunk files are named year + 12 digits, no extension.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from release.errors import InputIOError, MetadataFormatError
+from release.layout import chunk_year
+
+_NUM = re.compile(r"0|[1-9][0-9]*")
+_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})? UTC")
+_MD5 = re.compile(r"[0-9a-f]{32}")
+TAG_CATEGORIES = frozenset({"0", "1", "3", "4", "5"})
+RATINGS = frozenset({"s", "q", "e"})
+
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("id", "num"),
+    ("created_at", "time"),
+    ("uploader_id", "num"),
+    ("score", "int"),
+    ("source", "str"),
+    ("md5", "md5"),
+    ("last_commented_at", "time"),
+    ("rating", "rating"),
+    ("image_width", "num"),
+    ("image_height", "num"),
+    ("is_note_locked", "bool"),
+    ("file_ext", "str"),
+    ("last_noted_at", "time"),
+    ("is_rating_locked", "bool"),
+    ("parent_id", "num"),
+    ("has_children", "bool"),
+    ("approver_id", "num"),
+    ("file_size", "num"),
+    ("is_status_locked", "bool"),
+    ("up_score", "int"),
+    ("down_score", "int"),
+    ("is_pending", "bool"),
+    ("is_flagged", "bool"),
+    ("is_deleted", "bool"),
+    ("updated_at", "time"),
+    ("is_banned", "bool"),
+    ("pixiv_id", "num"),
+    ("tags", "tags"),
+    ("pools", "numlist"),
+    ("favs", "numlist"),
+)
+FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in FIELDS)
+
+
+def _check_value(kind: str, value: Any) -> str | None:
+    """None if `value` fits `kind`, else what is wrong."""
+    if kind == "bool":
+        return None if isinstance(value, bool) else "expected true or false"
+    if kind in ("tags", "numlist"):
+        if not isinstance(value, list):
+            return "expected a list"
+        return _check_tags(value) if kind == "tags" else _check_numlist(value)
+    if not isinstance(value, str):
+        return "expected a string"
+    pattern = {"num": _NUM, "int": _INT, "time": _TIME, "md5": _MD5}.get(kind)
+    if pattern is not None and not pattern.fullmatch(value):
+        return f"{value!r} is not a valid {kind}"
+    if kind == "rating" and value not in RATINGS:
+        return f"rating {value!r} is not one of s, q, e"
+    return None
+
+
+def _check_tags(tags: list[Any]) -> str | None:
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, dict) or list(tag) != ["id", "name", "category"]:
+            return f"tag {i} must be an object with keys id, name, category"
+        if not isinstance(tag["id"], str) or not _NUM.fullmatch(tag["id"]):
+            return f"tag {i} has a bad id"
+        if not isinstance(tag["name"], str) or not tag["name"]:
+            return f"tag {i} has a bad name"
+        if tag["category"] not in TAG_CATEGORIES:
+            return f"tag {i} category {tag['category']!r} is not one of 0 1 3 4 5"
+    return None
+
+
+def _check_numlist(values: list[Any]) -> str | None:
+    for value in values:
+        if not isinstance(value, str) or not _NUM.fullmatch(value):
+            return f"{value!r} is not a numeric string"
+    return None
+
+
+def check_record(obj: Any) -> tuple[str | None, str] | None:
+    """Validate one decoded record; return (field, problem) or None when it conforms."""
+    if not isinstance(obj, dict):
+        return None, "line is not a JSON object"
+    keys = list(obj)
+    if keys != list(FIELD_NAMES):
+        missing = [k for k in FIELD_NAMES if k not in obj]
+        extra = [k for k in keys if k not in FIELD_NAMES]
+        if missing:
+            return missing[0], "missing key"
+        if extra:
+            return extra[0], "unknown key"
+        first = next(i for i, (a, b) in enumerate(zip(keys, FIELD_NAMES, strict=False)) if a != b)
+        return keys[first], f"key out of order (expected {FIELD_NAMES[first]!r} here)"
+    for name, kind in FIELDS:
+        problem = _check_value(kind, obj[name])
+        if problem is not None:
+            return name, problem
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MetaLine:
+    """One metadata line: where it is, the decoded record (None if malformed), and the fault."""
+
+    path: str
+    line: int
+    record: dict[str, Any] | None
+    field: str | None = None
+    problem: str | None = None
+
+
+def read_chunk(path: Path) -> Iterator[MetaLine]:
+    """Stream the lines of one chunk file, each validated."""
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputIOError(str(path), f"cannot open metadata: {exc.strerror}") from exc
+    with handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except ValueError as exc:
+                yield MetaLine(str(path), lineno, None, None, f"not JSON: {exc}")
+                continue
+            fault = check_record(obj)
+            if fault is not None:
+                yield MetaLine(str(path), lineno, None, fault[0], fault[1])
+            else:
+                yield MetaLine(str(path), lineno, obj)
+
+
+def records_strict(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream records, raising MetadataFormatError (file, line, field) on the first bad line."""
+    for item in read_chunk(path):
+        if item.record is None:
+            raise MetadataFormatError(item.path, item.line, item.field, item.problem or "malformed")
+        yield item.record
+
+
+def export_chunks(folder: Path) -> list[Path]:
+    """The chunk files (year + 12 digits) directly in `folder`, sorted by name."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and chunk_year(p.name) is not None)
+    except FileNotFoundError:
+        return []
+
+
+def duplicate_tags(record: dict[str, Any]) -> list[str]:
+    """Tag names listed more than once in one record."""
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for tag in record["tags"]:
+        if tag["name"] in seen and tag["name"] not in dupes:
+            dupes.append(tag["name"])
+        seen.add(tag["name"])
+    return dupes
+
+
+class IdSet:
+    """A compact set of non-negative integer IDs (one bit an ID)."""
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+
+    def add(self, value: int) -> bool:
+        """Add `value`; return False if it was already present."""
+        byte, bit = divmod(value, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+        mask = 1 << bit
+        if self._bits[byte] & mask:
+            return False
+        self._bits[byte] |= mask
+        return True
+
+    def __contains__(self, value: int) -> bool:
+        byte, bit = divmod(value, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __len__(self) -> int:
+        return int(np.unpackbits(np.frombuffer(bytes(self._bits), dtype=np.uint8)).sum())
+
+    def difference(self, other: IdSet) -> Iterator[int]:
+        """IDs in self and not in `other`, ascending."""
+        mine = np.frombuffer(bytes(self._bits), dtype=np.uint8)
+        theirs = np.zeros_like(mine)
+        n = min(len(mine), len(other._bits))
+        theirs[:n] = np.frombuffer(bytes(other._bits[:n]), dtype=np.uint8)
+        bits = np.unpackbits(mine & ~theirs, bitorder="little")
+        yield from np.flatnonzero(bits).tolist()

@@ -1,0 +1,192 @@
+"""`scan`: validate a release root against the layout, the file contents and the metadata."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from release.errors import BadInput
+from release.layout import image_path, parse_path
+from release.metadata import IdSet, duplicate_tags, export_chunks, read_chunk
+from release.progress import ProgressFn, Ticker, no_progress
+from release.sniff import is_truncated, read_head_tail, sniff, type_matches
+from release.walk import WalkEntry, walk
+
+KINDS: dict[str, str] = {
+    "outside_layout": "file outside the release layout",
+    "bad_name": "image name is not ID.ext",
+    "bad_extension": "extension not allowed here",
+    "wrong_bucket": "file in the wrong bucket (bucket must be ID mod 1000)",
+    "type_mismatch": "content type differs from the extension",
+    "empty": "zero-byte file",
+    "truncated": "image does not end as a complete file does",
+    "unreadable": "file or folder cannot be read",
+    "symlink": "symlink (never followed)",
+    "symlink_escape": "symlink pointing outside the release root",
+    "special_file": "not a regular file (device, fifo, socket)",
+    "file_without_metadata": "image whose ID is not in the metadata",
+    "metadata_without_file": "metadata ID with no original file",
+    "sfw_without_original": "512px image with no original",
+    "metadata_malformed": "metadata line that does not match the format",
+    "metadata_duplicate_id": "ID listed twice in the metadata",
+    "metadata_duplicate_tag": "record listing the same tag twice",
+    "no_metadata": "no metadata export chunks in metadata/",
+}
+
+
+class Finding(BaseModel):
+    """One problem: its kind (see KINDS), the path (or metadata location) and details."""
+
+    kind: str
+    path: str
+    detail: str = ""
+
+
+class ScanReport(BaseModel):
+    """Counts and every finding."""
+
+    root: str
+    files: int
+    bytes: int
+    files_by_subset: dict[str, int]
+    metadata_records: int
+    counts: dict[str, int]
+    findings: list[Finding]
+    allowed: list[str]
+
+    @property
+    def failed(self) -> bool:
+        """True when a finding of a kind not allowed was made."""
+        return any(n for kind, n in self.counts.items() if kind not in self.allowed)
+
+
+class _Scanner:
+    def __init__(self, root: Path, progress: ProgressFn) -> None:
+        self.root = root
+        self.findings: list[Finding] = []
+        self.meta_ids = IdSet()
+        self.file_ids = IdSet()
+        self.sfw_ids = IdSet()
+        self.records = 0
+        self.files = 0
+        self.bytes = 0
+        self.by_subset: Counter[str] = Counter()
+        self.ticker = Ticker(progress, "scan")
+
+    def note(self, kind: str, path: str, detail: str = "") -> None:
+        self.findings.append(Finding(kind=kind, path=path, detail=detail))
+
+    def read_metadata(self) -> bool:
+        chunks = export_chunks(self.root / "metadata")
+        if not chunks:
+            self.note("no_metadata", "metadata", "no file named year + 12 digits")
+            return False
+        for chunk in chunks:
+            rel = chunk.relative_to(self.root).as_posix()
+            for item in read_chunk(chunk):
+                where = f"{rel}:{item.line}"
+                if item.record is None:
+                    self.note("metadata_malformed", where, f"{item.field or 'line'}: {item.problem}")
+                    continue
+                self.records += 1
+                post_id = int(item.record["id"])
+                if not self.meta_ids.add(post_id):
+                    self.note("metadata_duplicate_id", where, f"id {post_id}")
+                dupes = duplicate_tags(item.record)
+                if dupes:
+                    self.note("metadata_duplicate_tag", where, f"id {post_id}: {', '.join(dupes)}")
+        return True
+
+    def visit(self, entry: WalkEntry, have_metadata: bool) -> None:
+        if entry.kind == "error":
+            self.note("unreadable", entry.path, entry.detail or "")
+        elif entry.kind == "symlink":
+            self._symlink(entry)
+        elif entry.kind == "special":
+            self.note("special_file", entry.path)
+        else:
+            self.files += 1
+            self.bytes += entry.size
+            self._file(entry, have_metadata)
+            self.ticker.add(1, entry.size)
+
+    def _symlink(self, entry: WalkEntry) -> None:
+        target = entry.detail or ""
+        resolved = os.path.normpath(os.path.join(os.path.dirname(entry.path), target))
+        if os.path.isabs(target) or resolved == ".." or resolved.startswith("../"):
+            self.note("symlink_escape", entry.path, f"-> {target}")
+        else:
+            self.note("symlink", entry.path, f"-> {target}")
+
+    def _file(self, entry: WalkEntry, have_metadata: bool) -> None:
+        parsed = parse_path(entry.path)
+        self.by_subset[parsed.subset] += 1
+        if parsed.problem is not None:
+            self.note(parsed.problem, entry.path, _detail(parsed.problem, parsed.bucket, parsed.id))
+        if parsed.subset not in ("original", "512px") or parsed.id is None:
+            return
+        if parsed.subset == "original":
+            self.file_ids.add(parsed.id)
+            if have_metadata and parsed.id not in self.meta_ids:
+                self.note("file_without_metadata", entry.path, f"id {parsed.id}")
+        else:
+            self.sfw_ids.add(parsed.id)
+        if parsed.ext is not None and parsed.problem != "bad_extension":
+            self._content(entry, parsed.ext)
+
+    def _content(self, entry: WalkEntry, ext: str) -> None:
+        if entry.size == 0:
+            self.note("empty", entry.path)
+            return
+        try:
+            head, tail = read_head_tail(os.path.join(self.root, entry.path), entry.size)
+        except OSError as exc:
+            self.note("unreadable", entry.path, exc.strerror or str(exc))
+            return
+        kind = sniff(head)
+        if not type_matches(ext, kind):
+            self.note("type_mismatch", entry.path, f"extension {ext}, content {kind}")
+        if kind is not None and is_truncated(kind, tail):
+            self.note("truncated", entry.path, f"{kind} without its end marker")
+
+    def orphans(self) -> None:
+        for post_id in self.meta_ids.difference(self.file_ids):
+            self.note("metadata_without_file", f"id {post_id}", "no original/ file with this ID")
+        for post_id in self.sfw_ids.difference(self.file_ids):
+            self.note("sfw_without_original", image_path("512px", post_id, "jpg"), f"id {post_id}")
+
+
+def _detail(problem: str, bucket: int | None, post_id: int | None) -> str:
+    if problem == "wrong_bucket" and post_id is not None:
+        return f"bucket {bucket:04d}, ID {post_id} belongs in {post_id % 1000:04d}"
+    return KINDS[problem]
+
+
+def scan_root(root: Path, *, allow: tuple[str, ...] = (), progress: ProgressFn = no_progress) -> ScanReport:
+    """Scan `root`: metadata first (streamed), then every entry of the tree once."""
+    if not root.is_dir():
+        raise BadInput(str(root), "not a directory")
+    unknown = [kind for kind in allow if kind not in KINDS]
+    if unknown:
+        raise BadInput(unknown[0], f"unknown finding kind; known kinds: {', '.join(KINDS)}")
+    scanner = _Scanner(root, progress)
+    have_metadata = scanner.read_metadata()
+    for entry in walk(str(root)):
+        scanner.visit(entry, have_metadata)
+    if have_metadata:
+        scanner.orphans()
+    scanner.ticker.finish()
+    counts = Counter(f.kind for f in scanner.findings)
+    return ScanReport(
+        root=str(root),
+        files=scanner.files,
+        bytes=scanner.bytes,
+        files_by_subset=dict(sorted(scanner.by_subset.items())),
+        metadata_records=scanner.records,
+        counts=dict(sorted(counts.items())),
+        findings=scanner.findings,
+        allowed=list(allow),
+    )

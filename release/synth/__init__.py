@@ -1,0 +1,5 @@
+"""The built-in synthetic dataset."""
+
+from release.synth.dataset import Changelog, SynthReport, synth
+
+__all__ = ["Changelog", "SynthReport", "synth"]

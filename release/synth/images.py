@@ -1,0 +1,118 @@
+"""Image and file bytes for the synthetic dataset: real, decodable images of exact target sizes.
+
+A handful of small base images per type is encoded once with Pillow; each file is a base image
+grown to its target size with filler the format tolerates (JPEG COM segments, a private PNG
+chunk, GIF comment blocks), so every jpg/png/gif decodes and ends with its proper end marker.
+Filler bytes come from SHAKE-128 of the file's seed: stable across machines and Python versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from functools import cache
+
+from PIL import Image
+
+BASES_PER_TYPE = 6
+_DIMS = ((96, 64), (64, 96), (80, 80), (120, 72), (48, 48), (72, 120))
+_OTHER_MAGIC: dict[str, bytes] = {
+    "webm": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01",
+    "mp4": b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom",
+    "swf": b"FWS\x0a",
+    "zip": b"PK\x03\x04\x14\x00\x00\x00\x08\x00",
+    "rar": b"Rar!\x1a\x07\x00",
+    "pdf": b"%PDF-1.4\n",
+    "html": b"<!DOCTYPE html>\n<html><body>",
+    "avi": b"RIFF\x00\x00\x00\x00AVI LIST",
+    "mpg": b"\x00\x00\x01\xba\x44\x00\x04\x00\x04\x01",
+    "wmv": b"\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9\x00\xaa\x00\x62\xce\x6c",
+    "mp3": b"ID3\x03\x00\x00\x00\x00\x00\x00",
+    "bmp": b"BM",
+}
+PIL_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "gif": "GIF", "bmp": "BMP"}
+
+
+def filler(seed: bytes, size: int) -> bytes:
+    """`size` deterministic pseudo-random bytes derived from `seed`."""
+    return hashlib.shake_128(seed).digest(size) if size > 0 else b""
+
+
+@cache
+def base_image(ext: str, index: int) -> tuple[bytes, int, int]:
+    """Encoded base image `index` of a Pillow type, with its width and height."""
+    width, height = _DIMS[index % len(_DIMS)]
+    image = Image.new("RGB", (width, height))
+    pixels = filler(f"base:{ext}:{index}".encode(), width * height * 3)
+    noise = Image.frombytes("RGB", (width, height), pixels)
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    image = Image.blend(gradient, noise, 0.35)
+    out = io.BytesIO()
+    fmt = PIL_FORMATS[ext]
+    if fmt == "GIF":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=32)
+    image.save(out, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return out.getvalue(), width, height
+
+
+def _grow_jpeg(base: bytes, extra: bytes) -> bytes:
+    segments = []
+    for start in range(0, len(extra), 65533):
+        part = extra[start : start + 65533]
+        segments.append(b"\xff\xfe" + struct.pack(">H", len(part) + 2) + part)
+    return base[:2] + b"".join(segments) + base[2:]
+
+
+def _grow_png(base: bytes, extra: bytes) -> bytes:
+    chunk_type = b"prVt"
+    chunk = struct.pack(">I", len(extra)) + chunk_type + extra + struct.pack(">I", zlib.crc32(chunk_type + extra))
+    iend = base.rindex(b"IEND") - 4
+    return base[:iend] + chunk + base[iend:]
+
+
+def _grow_gif(base: bytes, extra: bytes) -> bytes:
+    blocks = b"".join(bytes([len(extra[i : i + 255])]) + extra[i : i + 255] for i in range(0, len(extra), 255))
+    return base[:-1] + b"\x21\xfe" + blocks + b"\x00" + base[-1:]
+
+
+def _overhead(ext: str, n: int) -> int:
+    if ext in ("jpg", "jpeg"):
+        return 4 * max(1, -(-n // 65533))
+    if ext == "png":
+        return 12
+    return 3 + -(-n // 255)  # gif
+
+
+def image_bytes(ext: str, size: int, seed: bytes, base_index: int) -> tuple[bytes, int, int]:
+    """A decodable jpg/jpeg/png/gif of about `size` bytes (exact when size exceeds the base)."""
+    base, width, height = base_image("jpg" if ext == "jpeg" else ext, base_index % BASES_PER_TYPE)
+    room = size - len(base)
+    if room <= 16:
+        return base, width, height
+    n = room - _overhead(ext, room)
+    n -= _overhead(ext, n) - _overhead(ext, room)  # segment counts can shift by one
+    grow = {"jpg": _grow_jpeg, "jpeg": _grow_jpeg, "png": _grow_png, "gif": _grow_gif}[ext]
+    return grow(base, filler(seed, max(0, n))), width, height
+
+
+def other_bytes(ext: str, size: int, seed: bytes) -> bytes:
+    """Plausible bytes for a non-image (or BMP) type: its magic, then filler."""
+    magic = _OTHER_MAGIC[ext]
+    if ext == "html":
+        return magic + b"x" * max(0, size - len(magic) - 15) + b"</body></html>\n"
+    return magic + filler(seed, max(0, size - len(magic)))
+
+
+def file_bytes(ext: str, size: int, seed: bytes, base_index: int, tiny: bool) -> tuple[bytes, int, int]:
+    """Bytes for one file of type `ext`, with the image width and height recorded in metadata."""
+    if tiny:
+        magic = _OTHER_MAGIC.get(
+            ext, b"\xff\xd8\xff" if ext in ("jpg", "jpeg") else b"\x89PNG\r\n\x1a\n" if ext == "png" else b"GIF89a"
+        )
+        return magic[:4] + filler(seed, size), 1, 1
+    if ext in ("jpg", "jpeg", "png", "gif"):
+        return image_bytes(ext, size, seed, base_index)
+    dims = _DIMS[base_index % len(_DIMS)]
+    return other_bytes(ext, size, seed), dims[0], dims[1]

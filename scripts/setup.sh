@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs booru-release and everything it needs on a fresh Debian machine (run as root).
+#   bash scripts/setup.sh          # the package and its runtime tools
+#   bash scripts/setup.sh --test   # also the test and benchmark tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(rsync zstd)
+if [[ "${1:-}" == "--test" ]]; then
+  debs+=(xxhash b3sum rhash hashdeep coreutils util-linux time)
+fi
+missing=()
+for pkg in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+extra=""
+[[ "${1:-}" == "--test" ]] && extra="[test]"
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e ".${extra}"
+# pyenv only exposes new console scripts after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
