@@ -113,7 +113,7 @@ def export_cmd(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Output file (bagit: the bag folder). Default: stdout.")
     ] = None,
-    payload: Annotated[Path | None, typer.Option(help="bagit: link BAG/data to this release root.")] = None,
+    payload: Annotated[Path | None, typer.Option(help="bagit: hard-link this release root's files into BAG/data.")] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Write checksum lists that stock tools verify: sha256sum -c, xxhsum -c, bagit.py --validate."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from release.atomic import atomic_output
-from release.errors import BadInput
+from release.errors import BadInput, InputIOError, OutputError
 from release.manifest.io import ManifestReader
 
 FORMATS = ("sha256sum", "xxh128sum", "bagit")
@@ -44,8 +46,9 @@ def export_checksums(manifest: Path, fmt: str, out: BinaryIO) -> int:
 def export_bag(manifest: Path, bag_dir: Path, payload: Path | None = None) -> int:
     """Write the tag files of a BagIt 1.0 bag whose payload (`data/`) is the release tree.
 
-    With `payload`, `bag_dir/data` is made a symlink to it; otherwise the caller moves the release
-    root to `bag_dir/data`. Returns the number of payload files.
+    With `payload`, every manifest file is hard-linked from it into `bag_dir/data` (copied when the
+    bag is on another file system; bagit refuses a symlinked payload); otherwise the caller moves
+    the release root to `bag_dir/data`. Returns the number of payload files.
     """
     reader = ManifestReader(manifest)
     bag_dir.mkdir(parents=True, exist_ok=True)
@@ -67,8 +70,21 @@ def export_bag(manifest: Path, bag_dir: Path, payload: Path | None = None) -> in
     with atomic_output(bag_dir / "tagmanifest-sha256.txt") as handle:
         handle.write(tagmanifest.encode())
     if payload is not None:
-        link = bag_dir / "data"
-        if link.is_symlink() or link.exists():
-            raise BadInput(str(link), "already exists; remove it or export into an empty folder")
-        os.symlink(payload.resolve(), link)
+        _link_payload(manifest, payload, bag_dir / "data")
     return header.files
+
+
+def _link_payload(manifest: Path, payload: Path, data: Path) -> None:
+    if data.is_symlink() or data.exists():
+        raise BadInput(str(data), "already exists; remove it or export into an empty folder")
+    for record in ManifestReader(manifest):
+        source, target = payload / record.path, data / record.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileNotFoundError as exc:
+            raise InputIOError(str(source), "in the manifest but not in the payload") from exc
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise OutputError(str(target), f"cannot link payload: {exc.strerror}") from exc
+            shutil.copy2(source, target)

@@ -163,7 +163,8 @@ def _plan_tricks(plan: Plan, rng: random.Random, first: int, low: int, high: int
         plan.tricks[index] = trick
         if trick in ("png_as_jpg", "truncated"):
             plan.exts[index] = EXTS.index("jpg")
-            plan.sizes[index] = max(plan.sizes[index], 2048)
+            if not plan.tiny:
+                plan.sizes[index] = max(plan.sizes[index], 2048)
 
 
 def _plan_changes(plan: Plan, rng: random.Random, k: int, first: int) -> None:

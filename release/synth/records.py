@@ -17,7 +17,8 @@ _GENERAL = (
 ).split()
 _META = ("highres", "absurdres", "commentary_request", "translated", "artist_request", "copyright_request")
 _SYLLABLES = (
-    "ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no ha hi fu he ho ma mi mu me mo ya yu yo ra ri ru re ro wa"
+    "ka ki ku ke ko sa shi su se so ta chi tsu te to na ni nu ne no "
+    "ha hi fu he ho ma mi mu me mo ya yu yo ra ri ru re ro wa"
 ).split()
 NEVER = "1970-01-01 00:00:00 UTC"
 

@@ -1,0 +1,86 @@
+"""Shared fixtures: a small synthetic dataset, its manifests, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from release.manifest.build import build_manifest
+from release.synth import Changelog, synth
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO.parent / "shared" / "samples" / "danbooru-metadata"
+YEARS = (2017, 2018, 2019)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Three yearly snapshots, their changelog and (full) manifests."""
+
+    base: Path
+    changelog: Changelog
+    manifests: dict[int, Path]
+
+    def root(self, year: int) -> Path:
+        return self.base / str(year)
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    base = tmp_path_factory.mktemp("synth")
+    synth(base / "data", years="2017-2019", images=450, seed=7)
+    changelog = Changelog.model_validate_json((base / "data" / "changelog.json").read_text())
+    manifests = {}
+    for year in YEARS:
+        manifests[year] = base / f"m{year}.jsonl.zst"
+        build_manifest(base / "data" / str(year), manifests[year], release=f"danbooru{year}")
+    return Dataset(base / "data", changelog, manifests)
+
+
+@pytest.fixture
+def tree_copy(dataset: Dataset, tmp_path: Path) -> Callable[[int], Path]:
+    """A private, writable copy of a snapshot (snapshots share inodes through hard links)."""
+
+    def make(year: int) -> Path:
+        target = tmp_path / f"copy{year}"
+        shutil.copytree(dataset.root(year), target, copy_function=shutil.copy2)
+        return target
+
+    return make
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str | os.PathLike[str], env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> Run:
+    """Run the real command line in a subprocess; fail on any traceback."""
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "release", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=600,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., Run]:
+    return run_cli

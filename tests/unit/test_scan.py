@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from release.errors import BadInput
+from release.scan import scan_root
+from tests.conftest import Dataset
+
+TRICK_TO_KIND = {
+    "png_as_jpg": "type_mismatch",
+    "truncated": "truncated",
+    "empty": "empty",
+    "wrong_bucket": "wrong_bucket",
+    "file_without_metadata": "file_without_metadata",
+}
+
+
+def test_scan_finds_exactly_the_planted_cases(dataset: Dataset) -> None:
+    report = scan_root(dataset.root(2019))
+    for trick, kind in TRICK_TO_KIND.items():
+        assert {f.path for f in report.findings if f.kind == kind} == set(dataset.changelog.tricks[trick]), kind
+    without_file = {f.path for f in report.findings if f.kind == "metadata_without_file"}
+    planted = {f"id {i}" for i in dataset.changelog.tricks["metadata_without_file"]}
+    taken_down = {
+        f"id {p.split('/')[-1].split('.')[0]}"
+        for y in dataset.changelog.years
+        for p in y.takedowns
+        if p.startswith("original/")
+    }
+    assert without_file == planted | taken_down
+    dupes = {f.detail.split(":")[0] for f in report.findings if f.kind == "metadata_duplicate_tag"}
+    assert dupes == {f"id {i}" for i in dataset.changelog.tricks["duplicate_tags"]}
+    assert report.failed
+    assert set(report.counts) == set(TRICK_TO_KIND.values()) | {"metadata_without_file", "metadata_duplicate_tag"}
+
+
+def test_allowed_kinds_do_not_fail(dataset: Dataset) -> None:
+    report = scan_root(dataset.root(2019), allow=tuple(scan_root(dataset.root(2019)).counts))
+    assert not report.failed
+    with pytest.raises(BadInput):
+        scan_root(dataset.root(2019), allow=("no_such_kind",))
+
+
+def test_symlinks_specials_and_strays(tree_copy: Callable[[int], Path]) -> None:
+    root = tree_copy(2017)
+    (root / "original" / "0000" / "inside.jpg").symlink_to("../0001")
+    (root / "original" / "0000" / "outside.jpg").symlink_to("../../../../etc/passwd")
+    (root / "original" / "0000" / "abs.jpg").symlink_to("/etc/passwd")
+    os.mkfifo(root / "original" / "0000" / "fifo")
+    (root / "notes.txt").write_text("x")
+    (root / "metadata" / "broken").write_text("x")
+    report = scan_root(root)
+    found = {(f.kind, f.path) for f in report.findings}
+    assert ("symlink", "original/0000/inside.jpg") in found
+    assert ("symlink_escape", "original/0000/outside.jpg") in found
+    assert ("symlink_escape", "original/0000/abs.jpg") in found
+    assert ("special_file", "original/0000/fifo") in found
+    assert ("outside_layout", "notes.txt") in found
+    assert ("outside_layout", "metadata/broken") in found
+
+
+def test_malformed_metadata_lines_are_findings(tree_copy: Callable[[int], Path]) -> None:
+    root = tree_copy(2017)
+    chunk = sorted((root / "metadata").iterdir())[0]
+    text = chunk.read_text().splitlines()
+    text[2] = text[2].replace('"rating":"', '"rating":"x', 1)
+    chunk.write_text("\n".join(text) + "\n")
+    report = scan_root(root)
+    bad = [f for f in report.findings if f.kind == "metadata_malformed"]
+    assert [(f.path, f.detail.split(":")[0]) for f in bad] == [(f"metadata/{chunk.name}:3", "rating")]
+
+
+def test_no_metadata(tmp_path: Path) -> None:
+    (tmp_path / "original" / "0000").mkdir(parents=True)
+    report = scan_root(tmp_path)
+    assert report.counts == {"no_metadata": 1}
+    with pytest.raises(BadInput):
+        scan_root(tmp_path / "nope")

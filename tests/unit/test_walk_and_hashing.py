@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from release.hashing import ALL_ALGORITHMS, BATCH_FILES, READ_SIZE, HashEngine, hash_one
+from release.walk import FileTable, walk
+
+BOUNDARY_SIZES = [0, 1, READ_SIZE - 1, READ_SIZE, READ_SIZE + 1, 2 * READ_SIZE + 7]
+
+
+def expected(data: bytes) -> tuple[str, ...]:
+    return (xxhash.xxh3_128(data).hexdigest(), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+
+
+@pytest.mark.parametrize("size", BOUNDARY_SIZES)
+def test_one_read_feeds_every_hash(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    result = hash_one(str(tmp_path / "f"), ALL_ALGORITHMS)
+    assert result.error is None and result.size_read == size
+    assert result.digests == expected(data)
+
+
+def test_symlinks_are_never_followed(tmp_path: Path) -> None:
+    (tmp_path / "target").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    assert hash_one(str(tmp_path / "link"), ("md5",)).error is not None
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_engine_keeps_input_order_across_batches(tmp_path: Path, workers: int) -> None:
+    count = BATCH_FILES * 2 + 5
+    blobs = {f"f{i}": os.urandom(i % 97) for i in range(count)}
+    for name, data in blobs.items():
+        (tmp_path / name).write_bytes(data)
+    items = [(name, name, len(data)) for name, data in blobs.items()]
+    items.append(("missing", "missing", 0))
+    with HashEngine(workers) as engine:
+        results = list(engine.hash_files(str(tmp_path), iter(items), ("xxh3_128",)))
+    assert [tag for tag, _ in results] == [tag for tag, _, _ in items]
+    for tag, result in results[:-1]:
+        assert result.digests == (xxhash.xxh3_128(blobs[tag]).hexdigest(),)
+    assert results[-1][1].error is not None
+
+
+def test_walk_is_sorted_and_reports_kinds(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "2").write_bytes(b"22")
+    (tmp_path / "b" / "1").write_bytes(b"1")
+    (tmp_path / "a").write_bytes(b"")
+    (tmp_path / "c").symlink_to("/etc")
+    os.mkfifo(tmp_path / "d")
+    entries = list(walk(str(tmp_path)))
+    assert [(e.path, e.kind) for e in entries] == [
+        ("a", "file"),
+        ("b/1", "file"),
+        ("b/2", "file"),
+        ("c", "symlink"),
+        ("d", "special"),
+    ]
+    assert entries[2].size == 2 and entries[3].detail == "/etc"
+
+
+def test_file_table_sorts_into_manifest_order_with_ties_by_path() -> None:
+    table = FileTable()
+    paths = ["metadata/2019000000000000", "original/0001/1000.jpg", "original/0000/1000.jpg", "512px/0000/1000.jpg"]
+    paths += ["original/0000/1000.png", "original/0000/5000.png", "zz", "original/0000/2000.png"]
+    for i, path in enumerate(paths):
+        table.add(path, i, i * 10)
+    rows = list(table.sorted_rows())
+    assert [r[0] for r in rows] == [
+        "original/0000/1000.jpg",
+        "original/0000/1000.png",
+        "original/0001/1000.jpg",
+        "original/0000/2000.png",
+        "original/0000/5000.png",
+        "512px/0000/1000.jpg",
+        "metadata/2019000000000000",
+        "zz",
+    ]
+    assert rows[0] == ("original/0000/1000.jpg", 2, 20)
+    assert table.total_bytes() == sum(range(len(paths)))
+    assert table.subset_totals()[0] == (5, 1 + 2 + 4 + 5 + 7)
