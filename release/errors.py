@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ReleaseError(Exception):
     """Base of every error booru-release raises on purpose.
@@ -20,6 +22,17 @@ class ReleaseError(Exception):
     def message(self) -> str:
         """`"<path>: <problem>"`, or just the problem when no path applies."""
         return f"{self.path}: {self.problem}" if self.path else self.problem
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross from worker processes to the parent; rebuild them from their data.
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ReleaseError], state: dict[str, Any]) -> ReleaseError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error.message)
+    return error
 
 
 class BadInput(ReleaseError):

@@ -20,6 +20,8 @@ BUCKETS = 1000
 MAX_ID = (1 << 40) - 1  # far above any Danbooru ID; keeps sort keys in one int64
 
 _NAME = re.compile(r"(0|[1-9][0-9]*)\.([A-Za-z0-9]+)")
+# One match for the common case, a conforming image path; everything else takes the slow path.
+_FAST = re.compile(r"(original|512px)/([0-9]{4})/(0|[1-9][0-9]{0,11})\.([a-z0-9]+)")
 _BUCKET = re.compile(r"[0-9]{4}")
 _CHUNK = re.compile(r"((?:19|20)[0-9]{2})[0-9]{12}")
 _YEAR_DIR = re.compile(r"(?:19|20)[0-9]{2}(?:-old)?")
@@ -75,6 +77,12 @@ def strip_dot_slash(line: str) -> str:
 
 def parse_path(path: str) -> ParsedPath:
     """Classify a relative path against the layout rules (no file-system access)."""
+    fast = _FAST.fullmatch(path)
+    if fast is not None:
+        subset, bucket_s, id_s, ext = fast.groups()
+        bucket, post_id = int(bucket_s), int(id_s)
+        if ext in EXTENSIONS and (ext == "jpg" or subset == "original") and post_id % BUCKETS == bucket:
+            return ParsedPath(subset, bucket, post_id, ext, None)
     parts = path.split("/")
     top = parts[0]
     if top in IMAGE_SUBSETS:
@@ -118,16 +126,19 @@ def chunk_name(year: int, index: int) -> str:
     return f"{year}{index:012d}"
 
 
-def sort_key(path: str) -> tuple[int, int, list[str]]:
+def sort_key(path: str) -> tuple[int, list[str]]:
     """The manifest record order: subset, then ID ascending, then path (component-wise)."""
-    parsed = parse_path(path)
-    return (SUBSET_RANK[parsed.subset], parsed.id or 0, path.split("/"))
+    return (packed_key(path), path.split("/"))
+
+
+def pack(parsed: ParsedPath) -> int:
+    """(subset rank, ID) packed in one int64 for compact sorting of millions of entries."""
+    return (SUBSET_RANK[parsed.subset] << 60) | (parsed.id or 0)
 
 
 def packed_key(path: str) -> int:
-    """(subset rank, ID) packed in one int64 for compact sorting of millions of entries."""
-    parsed = parse_path(path)
-    return (SUBSET_RANK[parsed.subset] << 60) | (parsed.id or 0)
+    """`pack` of a path."""
+    return pack(parse_path(path))
 
 
 def bucket_range_label(bucket: int | None, width: int = 100) -> str:

@@ -1,29 +1,32 @@
 """`verify`: check a full or partial download against a manifest, file by file.
 
-Tiered like bagit: the manifest is validated first (before the tree is touched), then presence
-and size, then hashes (xxh3-128 by default, sha256 with strong, none with fast). The manifest,
-the tree (or the --files-from list) and the results are merged as sorted streams, so memory stays
-flat however many files there are. Every mismatch is collected; nothing stops at the first.
+Tiered like bagit: the whole manifest is validated first (on the workers, before the tree is
+touched), then every file is checked where it should be, on the workers: presence, type, size,
+then the hash (xxh3-128 by default, sha256 when strong, none when fast). Files on disk that the
+manifest does not list (EXTRA) are found by counting the tree's entries, and only when the count
+disagrees by a merge of the sorted tree with the manifest. Memory stays flat however many files
+there are; every mismatch is collected, nothing stops at the first.
 """
 
 from __future__ import annotations
 
-import itertools
+import errno
 import json
 import os
 import stat
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, NamedTuple
 
+import numpy as np
+import xxhash
 from pydantic import BaseModel
 
-from release.errors import BadInput, InputIOError, UnsafePath
-from release.hashing import FileHash, HashEngine
-from release.layout import bucket_range_label, check_relpath, parse_path, sort_key, strip_dot_slash
-from release.manifest.io import ManifestReader, validate_manifest
-from release.models import ManifestRecord
+from release.errors import BadInput, InputIOError, ManifestFormatError, UnsafePath
+from release.hashing import OPEN_FLAGS, HashEngine, hash_fd
+from release.layout import ParsedPath, bucket_range_label, check_relpath, pack, parse_path, sort_key, strip_dot_slash
+from release.manifest.io import ORDER_PROBLEM, Line, ManifestReader, SortKey, check_count, parse_line, prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
 from release.walk import FileTable, walk
 
@@ -72,36 +75,215 @@ class VerifyReport(BaseModel):
         return t.CORRUPT > 0 or (self.complete and (t.MISSING > 0 or t.EXTRA > 0))
 
 
-@dataclass(slots=True)
-class _Check:
-    path: str
-    expected: ManifestRecord | None
-    kind: str | None  # None: absent; 'file', 'symlink', 'special'
-    size: int
+def _path_hash(path: str) -> int:
+    return int(xxhash.xxh3_64_intdigest(path.encode("utf-8", "surrogateescape")))
 
 
-def read_files_from(list_path: Path) -> FileTable:
-    """Read an rsync --files-from list (`./original/0000/1000.jpg` lines) into a table."""
-    table = FileTable()
+class ListedSet:
+    """An rsync --files-from list as a sorted array of 64-bit path hashes (8 bytes a path)."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        hashes = np.fromiter((_path_hash(p) for _, p in self.paths()), dtype=np.uint64)
+        self.hashes = np.unique(hashes)
+
+    def paths(self) -> Iterator[tuple[int, str]]:
+        """(line number, path) of every listed path, validated; re-reads the file each time."""
+        try:
+            handle = open(self.source, encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            raise InputIOError(str(self.source), f"cannot open list: {exc.strerror}") from exc
+        with handle:
+            for lineno, line in enumerate(handle, start=1):
+                line = line.rstrip("\n")
+                if not line.strip() or line.startswith("#"):
+                    continue
+                path = strip_dot_slash(line).rstrip("/")
+                try:
+                    check_relpath(path)
+                except UnsafePath as exc:
+                    raise BadInput(f"{self.source}:{lineno}", exc.problem) from exc
+                yield lineno, path
+
+    def lookup(self, paths: list[str]) -> np.ndarray:
+        """Index of each path in `hashes`, or -1 when not listed."""
+        wanted = np.fromiter((_path_hash(p) for p in paths), dtype=np.uint64, count=len(paths))
+        index = np.searchsorted(self.hashes, wanted)
+        index[index >= len(self.hashes)] = 0
+        found = self.hashes[index] == wanted if len(self.hashes) else np.zeros(len(paths), bool)
+        return np.where(found, index, -1)
+
+
+class _Outcome(NamedTuple):
+    error: ManifestFormatError | None
+    first_key: SortKey | None
+    last_key: SortKey | None
+    counts: Counter[tuple[str, str, str]]
+    problems: list[tuple[str, str, str]]
+    statuses: list[tuple[str, str, str]] | None
+    matched: list[int]
+    present: int
+    files: int
+    bytes: int
+    checked_bytes: int
+
+
+_CTX: dict[str, Any] = {}
+
+
+def _set_context(root: str, manifest: str, mode: Mode, listed: ListedSet | None, report: bool) -> None:
+    _CTX.update(root=root, manifest=manifest, mode=mode, listed=listed, report=report)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "symlink" if stat.S_ISLNK(mode) else "special file"
+
+
+def _check_file(full: str, size: int, digest: str, mode: Mode) -> tuple[str, str, bool]:
+    """(status, reason, present) of one expected file."""
+    if mode == "fast":
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return "MISSING", "not on disk", False
+        except OSError as exc:
+            return "CORRUPT", f"cannot stat: {exc.strerror}", True
+        if not stat.S_ISREG(st.st_mode):
+            return "CORRUPT", f"is a {_kind(st.st_mode)}, not a regular file", True
+        return ("OK", "", True) if st.st_size == size else ("CORRUPT", f"size {st.st_size}, expected {size}", True)
     try:
-        handle = open(list_path, encoding="utf-8", errors="surrogateescape")
+        fd = os.open(full, OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return "MISSING", "not on disk", False
     except OSError as exc:
-        raise InputIOError(str(list_path), f"cannot open list: {exc.strerror}") from exc
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            line = line.rstrip("\n")
-            if not line.strip() or line.startswith("#"):
+        if exc.errno == errno.ELOOP:
+            return "CORRUPT", "is a symlink, not a regular file", True
+        return "CORRUPT", f"cannot read: {exc.strerror}", True
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "CORRUPT", f"is a {_kind(st.st_mode)}, not a regular file", True
+        if st.st_size != size:
+            return "CORRUPT", f"size {st.st_size}, expected {size}", True
+        (got,), nread = hash_fd(fd, (mode,), size)
+        if nread != size:
+            return "CORRUPT", f"shrank to {nread} bytes while being read", True
+    except OSError as exc:
+        return "CORRUPT", f"cannot read: {exc.strerror}", True
+    finally:
+        os.close(fd)
+    return ("OK", "", True) if got == digest else ("CORRUPT", f"{mode} differs", True)
+
+
+def _tally_key(parsed: ParsedPath) -> tuple[str, str]:
+    return parsed.subset, bucket_range_label(parsed.bucket)
+
+
+def _verify_batch(lines: list[Line]) -> _Outcome:
+    """Worker side: validate a batch of manifest lines, then check every record it expects."""
+    root, mode, listed = _CTX["root"], _CTX["mode"], _CTX["listed"]
+    out = _Outcome(None, None, None, Counter(), [], [] if _CTX["report"] else None, [], 0, 0, 0, 0)
+    try:
+        records = [parse_line(_CTX["manifest"], lineno, line) for lineno, line in lines]
+    except ManifestFormatError as exc:
+        return out._replace(error=exc)
+    index = listed.lookup([r.path for r in records]) if listed is not None else None
+    present = files = nbytes = checked = 0
+    keys: list[SortKey] = []
+    for n, record in enumerate(records):
+        parsed = parse_path(record.path)
+        keys.append((pack(parsed), record.path.split("/")))
+        if len(keys) > 1 and keys[-1] <= keys[-2]:
+            return out._replace(error=ManifestFormatError(_CTX["manifest"], lines[n][0], ORDER_PROBLEM))
+        if index is not None:
+            if index[n] < 0:
                 continue
-            path = strip_dot_slash(line).rstrip("/")
-            try:
-                check_relpath(path)
-            except UnsafePath as exc:
-                raise BadInput(f"{list_path}:{lineno}", exc.problem) from exc
-            table.add(path)
-    return table
+            out.matched.append(int(index[n]))
+        digest = "" if mode == "fast" else getattr(record, mode)
+        status, reason, found = _check_file(f"{root}/{record.path}", record.size, digest, mode)
+        present += found
+        files += 1
+        nbytes += record.size
+        checked += record.size if found else 0
+        out.counts[(*_tally_key(parsed), status)] += 1
+        if status != "OK":
+            out.problems.append((record.path, status, reason))
+        if out.statuses is not None:
+            out.statuses.append((record.path, status, reason))
+    return out._replace(
+        first_key=keys[0], last_key=keys[-1], present=present, files=files, bytes=nbytes, checked_bytes=checked
+    )
 
 
-def _disk_from_walk(root: Path) -> Iterator[tuple[str, str, int]]:
+class _Tally:
+    def __init__(self, report_out: BinaryIO | None, refetch_out: BinaryIO | None) -> None:
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.problems: list[Problem] = []
+        self.truncated = False
+        self.report_out = report_out
+        self.refetch_out = refetch_out
+
+    def merge(self, outcome: _Outcome) -> None:
+        self.counts.update(outcome.counts)
+        for path, status, reason in outcome.problems:
+            self._problem(path, status, reason)
+        for entry in outcome.statuses or ():
+            self._report(*entry)
+
+    def add(self, path: str, status: str, reason: str) -> None:
+        self.counts[(*_tally_key(parse_path(path)), status)] += 1
+        self._problem(path, status, reason)
+        self._report(path, status, reason)
+
+    def _problem(self, path: str, status: str, reason: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(path=path, status=status, reason=reason))
+        else:
+            self.truncated = True
+        if self.refetch_out is not None and status in ("CORRUPT", "MISSING"):
+            self.refetch_out.write(f"./{path}\n".encode("utf-8", "surrogateescape"))
+
+    def _report(self, path: str, status: str, reason: str) -> None:
+        if self.report_out is not None:
+            line = json.dumps({"path": path, "status": status, "reason": reason}, ensure_ascii=False)
+            self.report_out.write(line.encode("utf-8", "surrogateescape") + b"\n")
+
+    def summary(self) -> tuple[StatusCounts, dict[str, StatusCounts], dict[str, dict[str, StatusCounts]]]:
+        totals = StatusCounts()
+        by_subset: dict[str, StatusCounts] = {}
+        by_range: dict[str, dict[str, StatusCounts]] = {}
+        for (subset, label, status), n in sorted(self.counts.items()):
+            for counts in (
+                totals,
+                by_subset.setdefault(subset, StatusCounts()),
+                by_range.setdefault(subset, {}).setdefault(label, StatusCounts()),
+            ):
+                setattr(counts, status, getattr(counts, status) + n)
+        return totals, by_subset, by_range
+
+
+def count_entries(root: Path) -> int:
+    """Non-directory entries under `root` (files, symlinks, specials), from directory listings only."""
+    count = 0
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        count += 1
+        except OSError as exc:
+            raise InputIOError(folder, f"cannot list folder: {exc.strerror}") from exc
+    return count
+
+
+def _extras(root: Path, manifest: Path) -> Iterator[tuple[str, str]]:
+    """Entries on disk that the manifest does not list, by a merge of both in manifest order."""
     table = FileTable()
     kinds: dict[int, str] = {}
     for entry in walk(str(root)):
@@ -109,78 +291,23 @@ def _disk_from_walk(root: Path) -> Iterator[tuple[str, str, int]]:
             raise InputIOError(str(root / entry.path), f"cannot list or stat: {entry.detail}")
         if entry.kind != "file":
             kinds[len(table)] = entry.kind
-        table.add(entry.path, entry.size)
+        table.add(entry.path)
+    expected = (json.loads(line)["path"] for _, line in ManifestReader(manifest).lines())
+    want = next(expected, None)
+    want_key = sort_key(want) if want is not None else None
     for row in table.order().tolist():
-        yield table.path(row), kinds.get(row, "file"), table.size(row)
+        path = table.path(row)
+        key = sort_key(path)
+        while want_key is not None and want_key < key:
+            want = next(expected, None)
+            want_key = sort_key(want) if want is not None else None
+        if want != path:
+            kind = kinds.get(row, "file")
+            yield path, "not in the manifest" if kind == "file" else f"{kind} not in the manifest"
 
 
-def _disk_from_list(root: Path, listed: FileTable) -> Iterator[tuple[str, str | None, int]]:
-    last = None
-    for path, _, _ in listed.sorted_rows():
-        if path == last:
-            continue
-        last = path
-        try:
-            st = os.lstat(root / path)
-        except FileNotFoundError:
-            yield path, None, 0
-            continue
-        except OSError as exc:
-            raise InputIOError(str(root / path), f"cannot stat: {exc.strerror}") from exc
-        kind = "file" if stat.S_ISREG(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "special"
-        yield path, kind, st.st_size
-
-
-def _merge(
-    manifest: Iterator[ManifestRecord], disk: Iterator[tuple[str, str | None, int]], restricted: bool
-) -> Iterator[_Check]:
-    """Join manifest records with disk entries (both sorted); with a list, the list bounds both."""
-    rec, got = next(manifest, None), next(disk, None)
-    while rec is not None or got is not None:
-        rkey = sort_key(rec.path) if rec is not None else None
-        dkey = sort_key(got[0]) if got is not None else None
-        if got is None or (rkey is not None and dkey is not None and rkey < dkey):
-            assert rec is not None
-            if not restricted:
-                yield _Check(rec.path, rec, None, 0)
-            rec = next(manifest, None)
-        elif rec is None or (rkey is not None and dkey is not None and dkey < rkey):
-            yield _Check(got[0], None, got[1], got[2])
-            got = next(disk, None)
-        else:
-            yield _Check(rec.path, rec, got[1], got[2])
-            rec, got = next(manifest, None), next(disk, None)
-
-
-class _Tally:
-    def __init__(self, report_out: BinaryIO | None, refetch_out: BinaryIO | None) -> None:
-        self.totals = StatusCounts()
-        self.by_subset: dict[str, StatusCounts] = {}
-        self.by_range: dict[str, dict[str, StatusCounts]] = {}
-        self.problems: list[Problem] = []
-        self.truncated = False
-        self.listed_unknown = 0
-        self.report_out = report_out
-        self.refetch_out = refetch_out
-
-    def add(self, path: str, status: str, reason: str = "") -> None:
-        parsed = parse_path(path)
-        for counts in (
-            self.totals,
-            self.by_subset.setdefault(parsed.subset, StatusCounts()),
-            self.by_range.setdefault(parsed.subset, {}).setdefault(bucket_range_label(parsed.bucket), StatusCounts()),
-        ):
-            setattr(counts, status, getattr(counts, status) + 1)
-        if status != "OK":
-            if len(self.problems) < MAX_PROBLEMS:
-                self.problems.append(Problem(path=path, status=status, reason=reason))
-            else:
-                self.truncated = True
-            if self.refetch_out is not None and status in ("CORRUPT", "MISSING"):
-                self.refetch_out.write(f"./{path}\n".encode("utf-8", "surrogateescape"))
-        if self.report_out is not None:
-            line = json.dumps({"path": path, "status": status, "reason": reason}, ensure_ascii=False)
-            self.report_out.write(line.encode("utf-8", "surrogateescape") + b"\n")
+def _outcomes(engine: HashEngine, manifest: Path) -> Iterator[_Outcome]:
+    return engine.map_batches(_verify_batch, ManifestReader(manifest).line_batches())
 
 
 def verify_tree(
@@ -196,65 +323,55 @@ def verify_tree(
     progress: ProgressFn = no_progress,
 ) -> VerifyReport:
     """Verify `root` against `manifest`; see the module docstring for the tiers."""
-    header = validate_manifest(manifest)  # refuses unsafe paths before the tree is read
-    listed = read_files_from(files_from) if files_from is not None else None
+    listed = ListedSet(files_from) if files_from is not None else None
+    tally = _Tally(report_out, refetch_out)
+    header = prescan_paths(manifest)  # refuses unsafe paths before the tree is read
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")
-    disk = _disk_from_list(root, listed) if listed is not None else _disk_from_walk(root)
-    checks_a, checks_b = itertools.tee(_merge(iter(ManifestReader(manifest)), disk, listed is not None))
-    to_hash = (
-        (c, c.path, c.size)
-        for c in checks_a
-        if mode != "fast" and c.expected is not None and c.kind == "file" and c.size == c.expected.size
-    )
-    tally = _Tally(report_out, refetch_out)
-    ticker = Ticker(progress, "verify", header.files, header.bytes)
-    checked_bytes = 0
-    with HashEngine(workers) as engine:
-        results = engine.hash_files(str(root), to_hash, () if mode == "fast" else (mode,))
-        for check in checks_b:
-            status, reason = _classify(check, mode, results, tally)
-            if status:
-                tally.add(check.path, status, reason)
-            if check.expected is not None and check.kind == "file":
-                checked_bytes += check.size
-            ticker.add(1, check.size)
-    ticker.finish()
+    setup = (str(root), str(manifest), mode, listed, report_out is not None)
+    present = checked = unknown = records = 0
+    last_key: SortKey | None = None
+    with HashEngine(workers, _set_context, setup) as engine:
+        on_disk = count_entries(root) if listed is None else 0
+        matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
+        ticker = Ticker(progress, "verify", header.files, header.bytes)
+        for batch, outcome in zip(ManifestReader(manifest).line_batches(), _outcomes(engine, manifest), strict=True):
+            if outcome.error is not None:
+                raise outcome.error
+            if last_key is not None and outcome.first_key is not None and outcome.first_key <= last_key:
+                raise ManifestFormatError(str(manifest), batch[0][0], ORDER_PROBLEM)
+            last_key = outcome.last_key
+            records += len(batch)
+            tally.merge(outcome)
+            present += outcome.present
+            checked += outcome.checked_bytes
+            matched[outcome.matched] = True
+            ticker.add(outcome.files, outcome.bytes)
+        ticker.finish()
+    check_count(str(manifest), header, records)
+    if listed is None and on_disk != present:
+        for path, reason in _extras(root, manifest):
+            tally.add(path, "EXTRA", reason)
+    elif listed is not None:
+        unknown = _listed_leftovers(root, listed, matched, tally)
+    totals, by_subset, by_range = tally.summary()
     return VerifyReport(
-        root=str(root),
-        manifest=str(manifest),
-        mode=mode,
-        files_from=str(files_from) if files_from else None,
-        complete=complete,
-        totals=tally.totals,
-        bytes_checked=checked_bytes,
-        by_subset=tally.by_subset,
-        by_range=tally.by_range,
-        listed_not_in_manifest=tally.listed_unknown,
-        problems=tally.problems,
-        problems_truncated=tally.truncated,
+        root=str(root), manifest=str(manifest), mode=mode, files_from=str(files_from) if files_from else None,
+        complete=complete, totals=totals, bytes_checked=checked, by_subset=by_subset, by_range=by_range,
+        listed_not_in_manifest=unknown, problems=tally.problems, problems_truncated=tally.truncated,
     )
 
 
-def _classify(check: _Check, mode: Mode, results: Iterator[tuple[_Check, FileHash]], tally: _Tally) -> tuple[str, str]:
-    expected = check.expected
-    if expected is None:
-        if check.kind is None:
-            tally.listed_unknown += 1
-            return "", ""
-        return "EXTRA", "not in the manifest"
-    if check.kind is None:
-        return "MISSING", "not on disk"
-    if check.kind != "file":
-        return "CORRUPT", f"is a {check.kind}, not a regular file"
-    if check.size != expected.size:
-        return "CORRUPT", f"size {check.size}, expected {expected.size}"
-    if mode == "fast":
-        return "OK", ""
-    tag, result = next(results)
-    assert tag is check
-    if result.error is not None:
-        return "CORRUPT", f"cannot read: {result.error}"
-    if result.digests[0] != getattr(expected, mode):
-        return "CORRUPT", f"{mode} differs"
-    return "OK", ""
+def _listed_leftovers(root: Path, listed: ListedSet, matched: np.ndarray, tally: _Tally) -> int:
+    """Listed paths the manifest lacks: EXTRA when on disk, else counted as unknown."""
+    unknown = 0
+    for _, path in listed.paths():
+        (index,) = listed.lookup([path])
+        if index < 0 or matched[index]:
+            continue
+        matched[index] = True  # a path listed twice is reported once
+        if os.path.lexists(root / path):
+            tally.add(path, "EXTRA", "listed, on disk, but not in the manifest")
+        else:
+            unknown += 1
+    return unknown

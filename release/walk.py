@@ -98,12 +98,12 @@ class FileTable:
         self._keys.append(packed_key(path))
         self._sizes.append(size)
         self._mtimes.append(mtime_ns)
-        self._blob += os.fsencode(path)
+        self._blob += path.encode("utf-8", "surrogateescape")
         self._offsets.append(len(self._blob))
 
     def path(self, row: int) -> str:
         """The path of row `row` (insertion index)."""
-        return os.fsdecode(bytes(self._blob[self._offsets[row] : self._offsets[row + 1]]))
+        return self._blob[self._offsets[row] : self._offsets[row + 1]].decode("utf-8", "surrogateescape")
 
     def size(self, row: int) -> int:
         """The size of row `row` (insertion index)."""
@@ -141,10 +141,10 @@ class FileTable:
             start = end + 1
         return order
 
-    def sorted_rows(self) -> Iterator[tuple[str, int, int]]:
-        """Yield (path, size, mtime_ns) in manifest order."""
+    def sorted_rows(self) -> Iterator[tuple[str, int, int, int]]:
+        """Yield (path, size, mtime_ns, packed key) in manifest order."""
         for row in self.order().tolist():
-            yield self.path(row), self._sizes[row], self._mtimes[row]
+            yield self.path(row), self._sizes[row], self._mtimes[row], self._keys[row]
 
     @classmethod
     def from_paths(cls, paths: Iterable[str]) -> FileTable:

@@ -10,7 +10,6 @@ import typer
 from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
 from release.cli.output import JsonOpt, ProgressView, emit_json, out_console
-from release.demo import run_demo
 
 
 @app.command(
@@ -32,6 +31,8 @@ def demo_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """The main job on the built-in synthetic dataset: synth, scan, manifests, diff, verify; prints what it proved."""
+    from release.demo import run_demo  # imported here: keeps `--help` and other commands fast
+
     with ProgressView(not json_out) as view:
         report = run_demo(out, images=images, seed=seed, progress=view)
     if json_out:

@@ -14,9 +14,7 @@ from release.cli import manifest_app
 from release.cli.errors import command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
 from release.errors import BadInput
-from release.manifest.build import build_manifest
-from release.manifest.diff import CATEGORIES, diff_manifests
-from release.manifest.export import FORMATS, export_bag, export_checksums
+from release.manifest.export import FORMATS
 
 WorkersOpt = Annotated[int | None, typer.Option(help="Hashing processes (default: one per core; 0: in-process).")]
 
@@ -43,6 +41,8 @@ def build_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """Hash every file once (xxh3-128, sha256, md5) into a streamed manifest, written atomically."""
+    from release.manifest.build import build_manifest  # imported here: keeps `--help` fast
+
     with ProgressView(not json_out) as view:
         report = build_manifest(
             root, output, release=release, previous=previous, rehash=rehash, workers=workers, progress=view
@@ -77,6 +77,8 @@ def diff_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """What was added, removed, changed and left unchanged between two manifests (exit 0 either way)."""
+    from release.manifest.diff import CATEGORIES, diff_manifests
+
     report = diff_manifests(old, new)
     if json_out:
         emit_json(report)
@@ -113,10 +115,12 @@ def export_cmd(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Output file (bagit: the bag folder). Default: stdout.")
     ] = None,
-    payload: Annotated[Path | None, typer.Option(help="bagit: hard-link this release root's files into BAG/data.")] = None,
+    payload: Annotated[Path | None, typer.Option(help="bagit: hard-link the tree's files into BAG/data.")] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Write checksum lists that stock tools verify: sha256sum -c, xxhsum -c, bagit.py --validate."""
+    from release.manifest.export import export_bag, export_checksums
+
     if fmt not in FORMATS:
         raise BadInput(fmt, f"unknown format; choose one of {', '.join(FORMATS)}")
     if fmt == "bagit":

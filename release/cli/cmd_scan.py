@@ -11,7 +11,6 @@ from rich.table import Table
 from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, out_console
-from release.scan import KINDS, scan_root
 
 EXAMPLES_SHOWN = 5
 
@@ -37,6 +36,8 @@ def scan_cmd(
 
     Exit 0 when nothing (but allowed kinds) was found, 1 otherwise.
     """
+    from release.scan import KINDS, scan_root  # imported here: keeps `--help` and other commands fast
+
     with ProgressView(not json_out) as view:
         report = scan_root(root, allow=tuple(allow), progress=view)
     if json_out:

@@ -10,7 +10,6 @@ import typer
 from release.cli import app
 from release.cli.errors import command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, out_console
-from release.synth import synth
 
 
 @app.command(
@@ -33,6 +32,8 @@ def synth_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """Write a deterministic Danbooru-like dataset: one release root per year-end, with treacherous cases."""
+    from release.synth import synth  # imported here: keeps `--help` and other commands fast
+
     with ProgressView(not json_out) as view:
         report = synth(out, years=years, images=images, seed=seed, tiny=tiny, mean_size=mean_size, progress=view)
     if json_out:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 from rich.table import Table
@@ -15,7 +15,9 @@ from release.cli.cmd_manifest import WorkersOpt
 from release.cli.errors import EXIT_FAILED, command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
 from release.errors import BadInput
-from release.verify import STATUSES, Mode, VerifyReport, verify_tree
+
+if TYPE_CHECKING:
+    from release.verify import Mode, VerifyReport
 
 SHOWN_PROBLEMS = 50
 
@@ -56,6 +58,8 @@ def verify_cmd(
         raise BadInput("--manifest", "verify needs --manifest FILE")
     if fast and strong:
         raise BadInput("--fast/--strong", "choose one of --fast and --strong")
+    from release.verify import verify_tree  # imported here: keeps `--help` and other commands fast
+
     mode: Mode = "fast" if fast else "sha256" if strong else "xxh3_128"
     with contextlib.ExitStack() as stack, ProgressView(not json_out) as view:
         refetch_out: BinaryIO | None = stack.enter_context(atomic_output(refetch_list)) if refetch_list else None
@@ -79,6 +83,8 @@ def verify_cmd(
 
 
 def _print(result: VerifyReport) -> None:
+    from release.verify import STATUSES
+
     console = out_console()
     table = Table("subset", "range", *STATUSES)
     for subset, ranges in sorted(result.by_range.items()):

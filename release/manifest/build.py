@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
 from release.errors import BadInput, InputIOError
-from release.hashing import ALL_ALGORITHMS, FileHash, HashEngine
+from release.hashing import ALL_ALGORITHMS, HashEngine, batched, hash_path
 from release.layout import SUBSET_RANK, sort_key
-from release.manifest.io import ManifestReader, ManifestWriter
-from release.models import ManifestHeader, ManifestRecord, SubsetTotals
+from release.manifest.io import ManifestReader, ManifestWriter, record_line
+from release.models import ManifestHeader, SubsetTotals
 from release.progress import ProgressFn, Ticker, no_progress
 from release.walk import FileTable, walk
 
@@ -34,12 +36,11 @@ class BuildReport(BaseModel):
     skipped: list[tuple[str, str]]
 
 
-@dataclass(slots=True)
-class _Planned:
+class _Planned(NamedTuple):
     path: str
     size: int
     mtime_ns: int
-    reuse: ManifestRecord | None
+    reuse: bytes | None  # the record line to keep, when the previous manifest has this file unchanged
 
 
 def scan_tree(root: Path, progress: ProgressFn = no_progress) -> tuple[FileTable, list[tuple[str, str]]]:
@@ -77,20 +78,44 @@ def header_for(table: FileTable, release: str) -> ManifestHeader:
     )
 
 
-def _plan(table: FileTable, previous: ManifestReader | None, rehash: bool) -> Iterator[_Planned]:
+def _hash_cost(planned: _Planned) -> int:
+    return planned.size if planned.reuse is None else 0
+
+
+def _plan(table: FileTable, previous: ManifestReader | None) -> Iterator[_Planned]:
     """Merge-join the sorted tree with the (identically sorted) previous manifest."""
-    old = iter(previous) if previous is not None and not rehash else iter(())
+    if previous is None:
+        for path, size, mtime_ns, _ in table.sorted_rows():
+            yield _Planned(path, size, mtime_ns, None)
+        return
+    old = iter(previous)
     current = next(old, None)
-    for path, size, mtime_ns in table.sorted_rows():
-        key = sort_key(path)
-        while current is not None and sort_key(current.path) < key:
+    current_key = sort_key(current.path) if current is not None else None
+    for path, size, mtime_ns, packed in table.sorted_rows():
+        key = (packed, path.split("/"))
+        while current is not None and current_key is not None and current_key < key:
             current = next(old, None)
+            current_key = sort_key(current.path) if current is not None else None
         reuse = None
         if current is not None and current.path == path and current.size == size and current.mtime_ns == mtime_ns:
-            reuse = current
+            reuse = record_line(**current.model_dump())
         yield _Planned(path, size, mtime_ns, reuse)
     for _ in old:  # finish reading: validates the rest of the previous manifest
         pass
+
+
+def _hash_records(root: str, items: list[tuple[str, int, int]]) -> tuple[list[bytes], list[str]]:
+    """Worker side: hash each file once with all three algorithms into its record line (b"" on error)."""
+    lines: list[bytes] = []
+    errors: list[str] = []
+    for path, size, mtime_ns in items:
+        digests, nread, error = hash_path(os.path.join(root, path), ALL_ALGORITHMS)
+        if error is None and nread != size:
+            error = f"changed while being read ({size} -> {nread} bytes)"
+        if error is not None:
+            errors.append(f"{path}: {error}")
+        lines.append(b"" if error is not None else record_line(path, size, mtime_ns, *digests))
+    return lines, errors
 
 
 def build_manifest(
@@ -106,28 +131,24 @@ def build_manifest(
     """Build the manifest of `root` into `output` (atomically); see module docstring."""
     table, skipped = scan_tree(root, progress)
     header = header_for(table, release or root.resolve().name)
-    prev_reader = ManifestReader(previous) if previous is not None else None
+    prev_reader = ManifestReader(previous) if previous is not None and not rehash else None
     if prev_reader is not None and set(prev_reader.header.algorithms) != set(ALL_ALGORITHMS):
         raise BadInput(str(previous), "previous manifest has other hash algorithms; use --rehash")
-    plan_a, plan_b = itertools.tee(_plan(table, prev_reader, rehash))
-    to_hash = ((p, p.path, p.size) for p in plan_a if p.reuse is None)
+    batches_a, batches_b = itertools.tee(batched(_plan(table, prev_reader), _hash_cost))
+    work = ([(p.path, p.size, p.mtime_ns) for p in batch if p.reuse is None] for batch in batches_a)
     ticker = Ticker(progress, "hash", header.files, header.bytes)
     hashed = [0, 0]
     errors: list[str] = []
     with HashEngine(workers) as engine, ManifestWriter(output, header) as writer:
-        results = engine.hash_files(str(root), to_hash, ALL_ALGORITHMS)
-        for planned in plan_b:
-            if planned.reuse is not None:
-                writer.write(planned.reuse)
-            else:
-                tag, result = next(results)
-                assert tag is planned
-                record = _record(planned, result, errors)
-                if record is not None:
-                    writer.write(record)
-                hashed[0] += 1
-                hashed[1] += planned.size
-            ticker.add(1, planned.size)
+        results = engine.map_batches(partial(_hash_records, str(root)), work)
+        for batch, (fresh, failed) in zip(batches_b, results, strict=True):
+            hashed_lines = iter(fresh)
+            writer.write_line(b"".join(p.reuse if p.reuse is not None else next(hashed_lines) for p in batch))
+            errors.extend(failed)
+            sizes = [p.size for p in batch if p.reuse is None]
+            hashed[0] += len(sizes)
+            hashed[1] += sum(sizes)
+            ticker.add(len(batch), sum(p.size for p in batch))
         ticker.finish()
         if errors:
             more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""
@@ -146,17 +167,4 @@ def build_manifest(
         reused_files=header.files - hashed[0],
         reused_bytes=header.bytes - hashed[1],
         skipped=skipped,
-    )
-
-
-def _record(planned: _Planned, result: FileHash, errors: list[str]) -> ManifestRecord | None:
-    if result.error is not None:
-        errors.append(f"{planned.path}: {result.error}")
-        return None
-    if result.size_read != planned.size:
-        errors.append(f"{planned.path}: changed while being read ({planned.size} -> {result.size_read} bytes)")
-        return None
-    xxh, sha, md5 = result.digests
-    return ManifestRecord(
-        path=planned.path, size=planned.size, mtime_ns=planned.mtime_ns, xxh3_128=xxh, sha256=sha, md5=md5
     )

@@ -3,14 +3,17 @@
 A name ending in `.zst` is written zstd-compressed; any other name is written as plain JSON lines.
 Reading detects the compression from the magic bytes. Readers validate every line, the schema
 version and the record order, and name the file and line of any fault.
+
+Records are serialised by `record_line`, byte-identical to pydantic's `model_dump_json` (a test
+holds them together) but cheap enough to run millions of times.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
+import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -19,11 +22,23 @@ from pydantic import ValidationError
 
 from release.atomic import atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
+from release.hashing import BATCH_FILES, HashEngine
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-ZSTD_LEVEL = 6
+ZSTD_LEVEL = 3
+ORDER_PROBLEM = "record is out of manifest order or repeated"
+
+Line = tuple[int, bytes]  # (line number, raw JSON line)
+
+
+def record_line(path: str, size: int, mtime_ns: int, xxh3_128: str, sha256: str, md5: str) -> bytes:
+    """One manifest record as its canonical JSON line (with the newline)."""
+    return (
+        f'{{"path":{json.dumps(path, ensure_ascii=False)},"size":{size},"mtime_ns":{mtime_ns},'
+        f'"xxh3_128":"{xxh3_128}","sha256":"{sha256}","md5":"{md5}"}}\n'
+    ).encode("utf-8", "surrogateescape")
 
 
 class ManifestWriter:
@@ -32,7 +47,6 @@ class ManifestWriter:
     def __init__(self, path: Path | str, header: ManifestHeader) -> None:
         self.path = Path(path)
         self.header = header
-        self.records = 0
         self._stack = contextlib.ExitStack()
         self._out: BinaryIO | None = None
 
@@ -46,33 +60,63 @@ class ManifestWriter:
         self._out.write(self.header.model_dump_json().encode() + b"\n")
         return self
 
-    def write(self, record: ManifestRecord) -> None:
-        """Append one record (records must come in manifest order)."""
+    def write_line(self, line: bytes) -> None:
+        """Append record line(s) from `record_line` (records must come in manifest order)."""
         assert self._out is not None
-        self._out.write(record.model_dump_json().encode() + b"\n")
-        self.records += 1
+        self._out.write(line)
+
+    def write(self, record: ManifestRecord) -> None:
+        """Append one record."""
+        self.write_line(record_line(**record.model_dump()))
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._stack.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]  # ExitStack wants exact types
 
 
-def _open_lines(path: Path) -> Iterator[bytes]:
+CHUNK = 1 << 22
+
+
+def _open_chunks(path: Path) -> Iterator[bytes]:
+    """The decompressed bytes of a manifest in chunks of about CHUNK bytes."""
     try:
         handle = open(path, "rb")
     except OSError as exc:
         raise InputIOError(str(path), f"cannot open manifest: {exc.strerror}") from exc
     with handle:
-        if handle.read(4) == ZSTD_MAGIC:
-            handle.seek(0)
-            reader = zstandard.ZstdDecompressor().stream_reader(handle)
-            stream: Iterable[bytes] = io.BufferedReader(cast(io.RawIOBase, reader), buffer_size=1 << 20)
-        else:
-            handle.seek(0)
-            stream = handle
+        compressed = handle.read(4) == ZSTD_MAGIC
+        handle.seek(0)
+        stream: BinaryIO = handle
+        if compressed:
+            stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(handle, read_size=CHUNK))
         try:
-            yield from stream
+            while chunk := stream.read(CHUNK):
+                yield chunk
         except zstandard.ZstdError as exc:
             raise ManifestFormatError(str(path), 0, f"corrupt zstd stream: {exc}") from exc
+
+
+def _open_line_lists(path: Path) -> Iterator[list[bytes]]:
+    """The lines of a manifest (without newlines), a chunk's worth at a time."""
+    rest = b""
+    for chunk in _open_chunks(path):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield lines
+    if rest:
+        yield [rest]
+
+
+def _open_lines(path: Path) -> Iterator[bytes]:
+    for lines in _open_line_lists(path):
+        yield from lines
+
+
+def parse_line(path: str, lineno: int, line: bytes) -> ManifestRecord:
+    """Validate one record line, naming file and line on failure."""
+    try:
+        return ManifestRecord.model_validate_json(line)
+    except ValidationError as exc:
+        raise ManifestFormatError(path, lineno, _first_error(exc)) from exc
 
 
 class ManifestReader:
@@ -105,26 +149,39 @@ class ManifestReader:
         except ValidationError as exc:
             raise ManifestFormatError(str(self.path), 1, _first_error(exc)) from exc
 
+    def lines(self) -> Iterator[Line]:
+        """Raw record lines with their line numbers, unvalidated (see validate_manifest)."""
+        return enumerate(self._lines, start=2)
+
+    def line_batches(self, size: int = BATCH_FILES) -> Iterator[list[Line]]:
+        """Raw record lines in batches of `size`, split a whole chunk at a time (no per-line Python work)."""
+        lineno = 1
+        for lines in _open_line_lists(self.path):
+            start = 1 if lineno == 1 else 0  # the header line
+            for i in range(start, len(lines), size):
+                part = lines[i : i + size]
+                yield list(zip(range(lineno + i, lineno + i + len(part)), part, strict=True))
+            lineno += len(lines)
+
     def __iter__(self) -> Iterator[ManifestRecord]:
-        previous: tuple[int, int, list[str]] | None = None
+        previous: SortKey | None = None
         count = 0
-        for lineno, line in enumerate(self._lines, start=2):
-            try:
-                record = ManifestRecord.model_validate_json(line)
-            except ValidationError as exc:
-                raise ManifestFormatError(str(self.path), lineno, _first_error(exc)) from exc
+        name = str(self.path)
+        for lineno, line in self.lines():
+            record = parse_line(name, lineno, line)
             key = sort_key(record.path)
             if previous is not None and key <= previous:
-                raise ManifestFormatError(
-                    str(self.path), lineno, f"record {record.path!r} is out of manifest order or repeated"
-                )
+                raise ManifestFormatError(name, lineno, f"{ORDER_PROBLEM}: {record.path!r}")
             previous = key
             count += 1
             yield record
-        if count != self.header.files:
-            raise ManifestFormatError(
-                str(self.path), count + 2, f"header announces {self.header.files} records, file has {count}"
-            )
+        check_count(name, self.header, count)
+
+
+def check_count(name: str, header: ManifestHeader, count: int) -> None:
+    """Raise when a manifest holds another number of records than its header announces."""
+    if count != header.files:
+        raise ManifestFormatError(name, count + 2, f"header announces {header.files} records, file has {count}")
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -136,9 +193,75 @@ def _first_error(exc: ValidationError) -> str:
     return f"field {where!r}: {msg}" if where else msg
 
 
-def validate_manifest(path: Path | str) -> ManifestHeader:
-    """Read a whole manifest once, checking every line; return its header."""
+SortKey = tuple[int, list[str]]
+KeyRange = tuple[int, int, SortKey, SortKey]  # first line, lines, first key, last key
+
+
+def _check_batch(name: str, lines: list[Line]) -> KeyRange | ManifestFormatError:
+    previous: SortKey | None = None
+    first: SortKey | None = None
+    for lineno, line in lines:
+        try:
+            key = sort_key(parse_line(name, lineno, line).path)
+        except ManifestFormatError as exc:
+            return exc
+        if previous is not None and key <= previous:
+            return ManifestFormatError(name, lineno, ORDER_PROBLEM)
+        first = first or key
+        previous = key
+    assert first is not None and previous is not None
+    return lines[0][0], len(lines), first, previous
+
+
+# Only the path field holds '/', '.' or '\\'; any of these byte strings in a chunk may mean an
+# unsafe path (absolute, empty, '.' or '..' components, a trailing '/', an escape sequence). They
+# also flag some safe paths ("a/.b"); those lines are then parsed in full, which settles it.
+_SUSPECT_BYTES = (b'"path":"/', b'"path":""', b'"path":".', b"/.", b"//", b'/"', b"\\")
+_LINE_START = b'{"path":"'
+
+
+def prescan_paths(path: Path | str) -> ManifestHeader:
+    """Refuse a manifest with an unsafe path, reading it once cheaply (byte searches over whole chunks).
+
+    Only the lines of a chunk that looks suspect are parsed in full, so this costs little even for
+    millions of records; it runs before the tree is touched. Returns the header.
+    """
     reader = ManifestReader(path)
-    for _ in reader:
-        pass
+    name = str(reader.path)
+    lineno = 1
+    for lines in _open_line_lists(reader.path):
+        data = b"\n".join(lines)
+        body_lines = len(lines) - (1 if lineno == 1 else 0)
+        suspect = any(token in data for token in _SUSPECT_BYTES) or data.count(b'\n{"path":"') + (
+            0 if lineno == 1 else data.startswith(_LINE_START)
+        ) != body_lines
+        if suspect:
+            for n, line in enumerate(lines, start=lineno):
+                if n > 1:
+                    parse_line(name, n, line)
+        lineno += len(lines)
+    return reader.header
+
+
+def validate_manifest(path: Path | str, engine: HashEngine | None = None) -> ManifestHeader:
+    """Check every line of a manifest (on the engine's workers if given); return its header.
+
+    The first fault in file order is raised, with file and line.
+    """
+    reader = ManifestReader(path)
+    name = str(reader.path)
+    count = 0
+    last: SortKey | None = None
+    check = functools.partial(_check_batch, name)
+    batches = reader.line_batches()
+    results = engine.map_batches(check, batches) if engine else map(check, batches)
+    for outcome in results:
+        if isinstance(outcome, ManifestFormatError):
+            raise outcome
+        lineno, lines, first, end = outcome
+        if last is not None and first <= last:
+            raise ManifestFormatError(name, lineno, ORDER_PROBLEM)
+        last = end
+        count += lines
+    check_count(name, reader.header, count)
     return reader.header

@@ -12,7 +12,7 @@ from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
 from release.layout import sort_key
 from release.manifest.build import build_manifest
 from release.manifest.diff import diff_manifests
-from release.manifest.io import ManifestReader, validate_manifest
+from release.manifest.io import ManifestReader, prescan_paths, validate_manifest
 from release.progress import Progress
 from tests.conftest import Dataset
 
@@ -139,3 +139,25 @@ def test_not_a_manifest(tmp_path: Path) -> None:
         ManifestReader(tmp_path / "x")
     with pytest.raises(InputIOError):
         ManifestReader(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "bad_path",
+    ["/etc/passwd", "", "../x", "original/../../x", "original/0000/..", "a//b", "a/", "./a", "a/\\u002e\\u002e/b"],
+)
+def test_prescan_refuses_unsafe_paths_anywhere(dataset: Dataset, tmp_path: Path, bad_path: str) -> None:
+    header, records = base_lines(dataset)
+    at = len(records) - 2
+    records[at] = records[at].replace(json.loads(records[at])["path"], "@@", 1).replace('"@@"', f'"{bad_path}"')
+    path = tmp_path / "evil.jsonl"
+    write_manifest(path, header, records)
+    with pytest.raises(ManifestFormatError) as info:
+        prescan_paths(path)
+    assert info.value.line == at + 2 and "path" in info.value.message
+
+
+def test_prescan_passes_a_safe_manifest_with_dotted_names(dataset: Dataset, tmp_path: Path) -> None:
+    header, records = base_lines(dataset)
+    records[-1] = records[-1].replace('"path":"', '"path":"zz/.hidden/', 1)  # safe, though it looks odd
+    assert prescan_paths(write_manifest(tmp_path / "m.jsonl", header, records)).files == len(records)
+    assert prescan_paths(dataset.manifests[2019]).release == "danbooru2019"

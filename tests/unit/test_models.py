@@ -61,3 +61,11 @@ def test_header_defaults_carry_format_and_version() -> None:
 def test_committed_json_schema_matches_the_models(name: str) -> None:
     committed = json.loads((REPO / "manifests" / "schema" / f"{name}.schema.json").read_text())
     assert committed == SCHEMAS[name].model_json_schema()
+
+
+@pytest.mark.parametrize("path", ["original/0000/1000.jpg", 'a"b', "a\\b", "é/ü", "tab\tx", "ctl\x01x", "nl\nx", "😀"])
+def test_fast_record_line_is_byte_identical_to_pydantic(path: str) -> None:
+    from release.manifest.io import record_line
+
+    record = ManifestRecord.model_validate({**GOOD, "path": path, "size": 123456789012, "mtime_ns": -5})
+    assert record_line(**record.model_dump()) == record.model_dump_json().encode() + b"\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from release.hashing import ALL_ALGORITHMS, BATCH_FILES, READ_SIZE, HashEngine, hash_one
+from release.hashing import ALL_ALGORITHMS, BATCH_FILES, READ_SIZE, HashEngine, batched, hash_path
 from release.walk import FileTable, walk
 
 BOUNDARY_SIZES = [0, 1, READ_SIZE - 1, READ_SIZE, READ_SIZE + 1, 2 * READ_SIZE + 7]
@@ -21,15 +21,29 @@ def expected(data: bytes) -> tuple[str, ...]:
 def test_one_read_feeds_every_hash(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     (tmp_path / "f").write_bytes(data)
-    result = hash_one(str(tmp_path / "f"), ALL_ALGORITHMS)
-    assert result.error is None and result.size_read == size
-    assert result.digests == expected(data)
+    digests, nread, error = hash_path(str(tmp_path / "f"), ALL_ALGORITHMS)
+    assert error is None and nread == size
+    assert digests == expected(data)
 
 
 def test_symlinks_are_never_followed(tmp_path: Path) -> None:
     (tmp_path / "target").write_bytes(b"x")
     (tmp_path / "link").symlink_to(tmp_path / "target")
-    assert hash_one(str(tmp_path / "link"), ("md5",)).error is not None
+    assert hash_path(str(tmp_path / "link"), ("md5",))[2] is not None
+    os.mkfifo(tmp_path / "fifo")  # must not block
+    assert hash_path(str(tmp_path / "fifo"), ("md5",)) == ((), 0, "not a regular file")
+
+
+def _hash_names(names: list[str]) -> list[tuple[str, tuple[str, ...], str | None]]:
+    root = _ROOT[0]
+    return [(name, *hash_path(os.path.join(root, name), ("xxh3_128",))[::2]) for name in names]
+
+
+_ROOT: list[str] = []
+
+
+def _set_root(root: str) -> None:
+    _ROOT[:] = [root]
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -38,14 +52,15 @@ def test_engine_keeps_input_order_across_batches(tmp_path: Path, workers: int) -
     blobs = {f"f{i}": os.urandom(i % 97) for i in range(count)}
     for name, data in blobs.items():
         (tmp_path / name).write_bytes(data)
-    items = [(name, name, len(data)) for name, data in blobs.items()]
-    items.append(("missing", "missing", 0))
-    with HashEngine(workers) as engine:
-        results = list(engine.hash_files(str(tmp_path), iter(items), ("xxh3_128",)))
-    assert [tag for tag, _ in results] == [tag for tag, _, _ in items]
-    for tag, result in results[:-1]:
-        assert result.digests == (xxhash.xxh3_128(blobs[tag]).hexdigest(),)
-    assert results[-1][1].error is not None
+    names = [*blobs, "missing"]
+    with HashEngine(workers, _set_root, (str(tmp_path),)) as engine:
+        batches = list(batched(iter(names)))
+        assert len(batches) == 3
+        results = [r for batch in engine.map_batches(_hash_names, batches) for r in batch]
+    assert [name for name, _, _ in results] == names
+    for name, digests, error in results[:-1]:
+        assert error is None and digests == (xxhash.xxh3_128(blobs[name]).hexdigest(),)
+    assert results[-1][2] is not None
 
 
 def test_walk_is_sorted_and_reports_kinds(tmp_path: Path) -> None:
@@ -83,6 +98,6 @@ def test_file_table_sorts_into_manifest_order_with_ties_by_path() -> None:
         "metadata/2019000000000000",
         "zz",
     ]
-    assert rows[0] == ("original/0000/1000.jpg", 2, 20)
+    assert rows[0][:3] == ("original/0000/1000.jpg", 2, 20)
     assert table.total_bytes() == sum(range(len(paths)))
     assert table.subset_totals()[0] == (5, 1 + 2 + 4 + 5 + 7)

@@ -1,0 +1,202 @@
+"""Manifest build and verify beside xxhsum, b3sum, sha256sum, rhash and hashdeep, in one run.
+
+    python3 benchmarks/bench_hashing.py            # trees of ~100k small and ~2k large files, 1M tiny
+    python3 benchmarks/bench_hashing.py --quick    # a small smoke run
+
+Builds the trees with `booru-release synth`, warms the page cache, times every command with
+GNU time (wall, CPU, peak RSS; best of --repeat runs) and writes benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+HERE = Path(__file__).resolve().parent
+CLI = f"{sys.executable} -m release"
+
+
+@dataclass
+class Timing:
+    name: str
+    command: str
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def run(command: str, cwd: Path) -> Timing:
+    """Run `command` under GNU time; return wall seconds, CPU seconds and peak RSS."""
+    fmt = "%e %U %S %M"
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", fmt, "-o", "/tmp/bench-time.txt", "bash", "-c", command],
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {command}\n{proc.stderr[-2000:]}")
+    wall, user, system, rss = Path("/tmp/bench-time.txt").read_text().split()[-4:]
+    return Timing("", command, float(wall), float(user) + float(system), int(rss) / 1024)
+
+
+def best(name: str, command: str, cwd: Path, repeat: int, before: str | None = None) -> Timing:
+    results = []
+    for _ in range(repeat):
+        if before:
+            subprocess.run(["bash", "-c", before], cwd=cwd, check=True)
+        results.append(run(command, cwd))
+    top = min(results, key=lambda t: t.wall)
+    top.name = name
+    print(f"  {name:34} {top.wall:8.2f} s  cpu {top.cpu:8.2f} s  rss {top.rss_mb:7.1f} MB", flush=True)
+    return top
+
+
+def hash_speeds(size: int = 256 << 20) -> dict[str, float]:
+    """Single-core MB/s of each manifest hash over an in-memory buffer (the per-byte cost)."""
+    data = os.urandom(size)
+    speeds = {}
+    for name, factory in (("xxh3_128", xxhash.xxh3_128), ("sha256", hashlib.sha256), ("md5", hashlib.md5)):
+        start = time.perf_counter()
+        factory(data).digest()
+        speeds[name] = size / 1e6 / (time.perf_counter() - start)
+    return speeds
+
+
+def synth_tree(work: Path, name: str, args: str) -> tuple[Path, int, int]:
+    base = work / name
+    if not (base / "2019").is_dir():
+        shutil.rmtree(base, ignore_errors=True)
+        run(f"{CLI} synth {base} --years 2019 {args}", work)
+    root = base / "2019"
+    files = nbytes = 0
+    for folder, _, names in os.walk(root):
+        for n in names:
+            files += 1
+            nbytes += os.lstat(os.path.join(folder, n)).st_size
+    subprocess.run("find . -type f | sed 's|^\\./||' | sort > ../list.txt && split -n l/2 -d ../list.txt ../list.",
+                   shell=True, cwd=root, check=True)
+    return root, files, nbytes
+
+
+def tree_benchmarks(root: Path, repeat: int) -> list[Timing]:
+    warm = "find . -type f -print0 | xargs -0 cat > /dev/null"
+    subprocess.run(["bash", "-c", warm], cwd=root, check=True)
+    two = "xargs -a ../list.00 {tool} > ../{out}.00 & xargs -a ../list.01 {tool} > ../{out}.01; wait"
+    check = "{tool} ../{out}.00 > /dev/null & {tool} ../{out}.01 > /dev/null; wait"
+    cmds = [
+        ("ours: manifest build (xxh3+sha256+md5)", f"{CLI} manifest build . -o ../m.jsonl.zst --rehash"),
+        ("xxhsum -H2, 2 processes", two.format(tool="xxhsum -H2", out="xxh")),
+        ("b3sum, 2 processes", two.format(tool="b3sum --num-threads 1", out="b3")),
+        ("sha256sum, 2 processes", two.format(tool="sha256sum", out="sha")),
+        ("rhash --md5 --sha256, 2 processes", two.format(tool="rhash --md5 --sha256", out="rh")),
+        ("hashdeep -c md5,sha256 (2 threads)", "hashdeep -j 2 -c md5,sha256 -l -r . > ../hd.txt"),
+        ("ours: verify (xxh3-128)", f"{CLI} verify . --manifest ../m.jsonl.zst"),
+        ("ours: verify --strong (sha256)", f"{CLI} verify . --manifest ../m.jsonl.zst --strong"),
+        ("xxhsum -c, 2 processes", check.format(tool="xxhsum -c", out="xxh")),
+        ("b3sum --check, 2 processes", check.format(tool="b3sum --num-threads 1 --check", out="b3")),
+        ("sha256sum -c, 2 processes", check.format(tool="sha256sum -c", out="sha")),
+        ("rhash -c, 2 processes", check.format(tool="rhash -c", out="rh")),
+        ("hashdeep audit (2 threads)", "hashdeep -j 2 -c md5,sha256 -l -r -a -k ../hd.txt . > /dev/null"),
+    ]
+    return [best(name, cmd, root, repeat) for name, cmd in cmds]
+
+
+def table(timings: list[Timing], files: int, nbytes: int) -> str:
+    rows = ["| job | wall s | files/s | MB/s | CPU s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
+    for t in timings:
+        rows.append(f"| {t.name} | {t.wall:.2f} | {files / t.wall:,.0f} | {nbytes / 1e6 / t.wall:,.0f} | "
+                    f"{t.cpu:.2f} | {t.rss_mb:.0f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--small", type=int, default=100_000, help="posts in the small-file tree")
+    parser.add_argument("--large", type=int, default=2_000, help="posts in the ~1 MB tree")
+    parser.add_argument("--tiny", type=int, default=620_000, help="posts in the --tiny tree (~1M files)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.small, args.large, args.tiny, args.repeat = 3000, 60, 20_000, 1
+    args.work.mkdir(parents=True, exist_ok=True)
+    speeds = hash_speeds()
+    limit = 2 / sum(1 / s for s in speeds.values())
+    print(f"hash speeds (1 core, MB/s): {speeds}; limit on 2 cores {limit:.0f} MB/s")
+    sections = []
+    figures = {}
+    for label, name, synth_args in (
+        ("small files (~40 KB originals)", "small", f"--images {args.small} --mean-size 40000 --seed 1"),
+        ("large files (~1 MB originals)", "large", f"--images {args.large} --mean-size 1000000 --seed 2"),
+    ):
+        root, files, nbytes = synth_tree(args.work, name, synth_args)
+        print(f"{label}: {files:,} files, {nbytes / 1e9:.2f} GB")
+        timings = tree_benchmarks(root, args.repeat)
+        by = {t.name: t for t in timings}
+        build = by["ours: manifest build (xxh3+sha256+md5)"]
+        verify = by["ours: verify (xxh3-128)"]
+        xxh = by["xxhsum -c, 2 processes"]
+        figures[name] = (nbytes / 1e6 / max(build.wall, 0.01) / limit, verify.wall / max(xxh.wall, 0.01))
+        sections.append(
+            f"### {label}: {files:,} files, {nbytes / 1e9:.2f} GB "
+            f"(`booru-release synth DIR --years 2019 {synth_args}`)\n\n{table(timings, files, nbytes)}\n\n"
+            f"- manifest build: {nbytes / 1e6 / build.wall:,.0f} MB/s = **{figures[name][0]:.0%} of the hash limit** "
+            f"({limit:,.0f} MB/s; target ≥ 85%)\n"
+            f"- verify: **{figures[name][1]:.2f}× the time of `xxhsum -c` as two processes** (target ≤ 1.2×)\n"
+        )
+    tiny_root, tiny_files, tiny_bytes = synth_tree(args.work, "tiny", f"--images {args.tiny} --tiny --seed 3")
+    print(f"tiny: {tiny_files:,} files")
+    tiny = [best("ours: manifest build", f"{CLI} manifest build . -o ../m.jsonl.zst --rehash", tiny_root, 1),
+            best("ours: verify --fast", f"{CLI} verify . --manifest ../m.jsonl.zst --fast", tiny_root, 1)]
+    sections.append(f"### scale: {tiny_files:,} tiny files (`--images {args.tiny} --tiny`)\n\n"
+                    f"{table(tiny, tiny_files, tiny_bytes)}\n")
+    write_results(args, speeds, limit, sections)
+
+
+def write_results(args: argparse.Namespace, speeds: dict[str, float], limit: float, sections: list[str]) -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    text = f"""# Benchmark results
+
+Produced by `python3 benchmarks/bench_hashing.py{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d')}
+({cpu}, {os.cpu_count()} cores, Python {platform.python_version()}); warm page cache, best of {args.repeat} run(s).
+Each anchor command is listed in full below its table (run in the tree's root; the file lists are
+`find . -type f | sort` split in two halves). Peak RSS is the largest single process.
+
+Per-byte cost measured in the same run (one core, in memory): {', '.join(f'{k} {v:,.0f} MB/s' for k, v in speeds.items())};
+the **hash limit** for sha256 + md5 + xxh3-128 on 2 cores is 2 / Σ(1/speed) = **{limit:,.0f} MB/s**.
+
+{chr(10).join(sections)}
+<details><summary>Exact commands</summary>
+
+```
+{chr(10).join(sorted({line for line in COMMANDS_SEEN}))}
+```
+</details>
+"""
+    args.results.write_text(text)
+    print(f"wrote {args.results}")
+
+
+COMMANDS_SEEN: set[str] = set()
+_run = run
+
+
+def run(command: str, cwd: Path) -> Timing:  # type: ignore[no-redef]  # records every command for RESULTS.md
+    COMMANDS_SEEN.add(command)
+    return _run(command, cwd)
+
+
+if __name__ == "__main__":
+    main()
