@@ -356,9 +356,18 @@ def verify_tree(
         unknown = _listed_leftovers(root, listed, matched, tally)
     totals, by_subset, by_range = tally.summary()
     return VerifyReport(
-        root=str(root), manifest=str(manifest), mode=mode, files_from=str(files_from) if files_from else None,
-        complete=complete, totals=totals, bytes_checked=checked, by_subset=by_subset, by_range=by_range,
-        listed_not_in_manifest=unknown, problems=tally.problems, problems_truncated=tally.truncated,
+        root=str(root),
+        manifest=str(manifest),
+        mode=mode,
+        files_from=str(files_from) if files_from else None,
+        complete=complete,
+        totals=totals,
+        bytes_checked=checked,
+        by_subset=by_subset,
+        by_range=by_range,
+        listed_not_in_manifest=unknown,
+        problems=tally.problems,
+        problems_truncated=tally.truncated,
     )
 
 

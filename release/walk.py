@@ -30,17 +30,42 @@ class WalkEntry:
     detail: str | None = None
 
 
+def list_dir(root: str, folder: str) -> list[WalkEntry]:
+    """The entries of one folder (relative to `root`), sorted by name, classified without following links.
+
+    Kinds: 'dir', 'file', 'symlink', 'special', or 'error' when an entry cannot be stat'ed. Raises
+    OSError when the folder itself cannot be listed.
+    """
+    prefix = f"{folder}/" if folder else ""
+    with os.scandir(os.path.join(root, folder) if folder else root) as it:
+        found = sorted(it, key=lambda e: e.name)
+    out = []
+    for entry in found:
+        rel = prefix + entry.name
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            out.append(WalkEntry(rel, "error", detail=exc.strerror or str(exc)))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            out.append(WalkEntry(rel, "dir"))
+        elif stat.S_ISREG(st.st_mode):
+            out.append(WalkEntry(rel, "file", st.st_size, st.st_mtime_ns))
+        elif stat.S_ISLNK(st.st_mode):
+            out.append(WalkEntry(rel, "symlink", detail=os.readlink(entry.path)))
+        else:
+            out.append(WalkEntry(rel, "special"))
+    return out
+
+
 def walk(root: str, top: str = "") -> Iterator[WalkEntry]:
     """Yield every non-directory entry under `root/top`, sorted, never following symlinks.
 
     A directory that cannot be listed yields one 'error' entry naming it.
     """
-    stack: list[Iterator[os.DirEntry[str]]] = []
-    prefixes: list[str] = []
-    start = os.path.join(root, top) if top else root
+    stack: list[Iterator[WalkEntry]] = []
     try:
-        stack.append(_sorted_dir(start))
-        prefixes.append(f"{top}/" if top else "")
+        stack.append(iter(list_dir(root, top)))
     except OSError as exc:
         yield WalkEntry(top or ".", "error", detail=exc.strerror or str(exc))
         return
@@ -48,32 +73,13 @@ def walk(root: str, top: str = "") -> Iterator[WalkEntry]:
         entry = next(stack[-1], None)
         if entry is None:
             stack.pop()
-            prefixes.pop()
-            continue
-        rel = prefixes[-1] + entry.name
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            yield WalkEntry(rel, "error", detail=exc.strerror or str(exc))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                stack.append(_sorted_dir(entry.path))
-                prefixes.append(rel + "/")
-            except OSError as exc:
-                yield WalkEntry(rel, "error", detail=exc.strerror or str(exc))
-        elif stat.S_ISREG(st.st_mode):
-            yield WalkEntry(rel, "file", st.st_size, st.st_mtime_ns)
-        elif stat.S_ISLNK(st.st_mode):
-            yield WalkEntry(rel, "symlink", detail=os.readlink(entry.path))
+        elif entry.kind != "dir":
+            yield entry
         else:
-            yield WalkEntry(rel, "special")
-
-
-def _sorted_dir(path: str) -> Iterator[os.DirEntry[str]]:
-    with os.scandir(path) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    return iter(entries)
+            try:
+                stack.append(iter(list_dir(root, entry.path)))
+            except OSError as exc:
+                yield WalkEntry(entry.path, "error", detail=exc.strerror or str(exc))
 
 
 class FileTable:
@@ -101,6 +107,15 @@ class FileTable:
         self._blob += path.encode("utf-8", "surrogateescape")
         self._offsets.append(len(self._blob))
 
+    def extend(self, other: FileTable) -> None:
+        """Append every row of `other` (bulk copies, no per-row Python work)."""
+        base = len(self._blob)
+        self._keys.extend(other._keys)
+        self._sizes.extend(other._sizes)
+        self._mtimes.extend(other._mtimes)
+        self._offsets.extend(o + base for o in other._offsets[1:])
+        self._blob += other._blob
+
     def path(self, row: int) -> str:
         """The path of row `row` (insertion index)."""
         return self._blob[self._offsets[row] : self._offsets[row + 1]].decode("utf-8", "surrogateescape")
@@ -108,6 +123,10 @@ class FileTable:
     def size(self, row: int) -> int:
         """The size of row `row` (insertion index)."""
         return self._sizes[row]
+
+    def mtime_ns(self, row: int) -> int:
+        """The mtime of row `row` (insertion index)."""
+        return self._mtimes[row]
 
     def total_bytes(self) -> int:
         """Sum of the sizes."""

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -17,7 +16,7 @@ from release.layout import SUBSET_RANK, sort_key
 from release.manifest.io import ManifestReader, ManifestWriter, record_line
 from release.models import ManifestHeader, SubsetTotals
 from release.progress import ProgressFn, Ticker, no_progress
-from release.walk import FileTable, walk
+from release.walk import FileTable, WalkEntry, list_dir, walk
 
 MAX_LISTED_ERRORS = 20
 
@@ -36,33 +35,68 @@ class BuildReport(BaseModel):
     skipped: list[tuple[str, str]]
 
 
-class _Planned(NamedTuple):
-    path: str
-    size: int
-    mtime_ns: int
-    reuse: bytes | None  # the record line to keep, when the previous manifest has this file unchanged
+def _walk_dirs(root: str, folders: list[str]) -> tuple[FileTable, list[tuple[str, str]], list[WalkEntry]]:
+    """Worker side: walk whole folders into a table; return it with skipped entries and errors."""
+    table = FileTable()
+    skipped: list[tuple[str, str]] = []
+    errors: list[WalkEntry] = []
+    for folder in folders:
+        for entry in walk(root, folder):
+            if entry.kind == "file":
+                table.add(entry.path, entry.size, entry.mtime_ns)
+            elif entry.kind == "error":
+                errors.append(entry)
+            else:
+                skipped.append((entry.path, entry.kind))
+    return table, skipped, errors
 
 
-def scan_tree(root: Path, progress: ProgressFn = no_progress) -> tuple[FileTable, list[tuple[str, str]]]:
-    """Walk `root` into a FileTable of regular files; return it with skipped (path, why) entries.
+def _top_levels(root: Path, depth: int = 2) -> tuple[list[WalkEntry], list[str]]:
+    """Entries of the first `depth` levels, and the folders below them (bucket folders) to walk in parallel."""
+    entries: list[WalkEntry] = []
+    frontier = [""]
+    for _ in range(depth):
+        below: list[str] = []
+        for folder in frontier:
+            try:
+                listed = list_dir(str(root), folder)
+            except OSError as exc:
+                raise InputIOError(str(root / folder), f"cannot list folder: {exc.strerror}") from exc
+            below.extend(e.path for e in listed if e.kind == "dir")
+            entries.extend(e for e in listed if e.kind != "dir")
+        frontier = below
+    return entries, frontier
 
-    A directory that cannot be listed is an error: a manifest must not silently miss files.
+
+def scan_tree(
+    root: Path, progress: ProgressFn = no_progress, workers: int | None = None
+) -> tuple[FileTable, list[tuple[str, str]]]:
+    """Walk `root` into a FileTable of regular files (bucket folders listed on the workers).
+
+    Returns the table with the skipped (path, kind) entries: symlinks and special files. A folder
+    that cannot be listed is an error: a manifest must not silently miss files.
     """
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")
+    entries, folders = _top_levels(root)
     table = FileTable()
-    skipped: list[tuple[str, str]] = []
-    ticker = Ticker(progress, "walk")
-    for entry in walk(str(root)):
+    for entry in entries:
         if entry.kind == "file":
             table.add(entry.path, entry.size, entry.mtime_ns)
-            ticker.add(1, entry.size)
-        elif entry.kind == "error":
-            raise InputIOError(str(root / entry.path), f"cannot list or stat: {entry.detail}")
-        else:
-            skipped.append((entry.path, entry.kind))
+    skipped = [(e.path, e.kind) for e in entries if e.kind in ("symlink", "special")]
+    errors = [e for e in entries if e.kind == "error"]
+    ticker = Ticker(progress, "walk", len(folders))
+    with HashEngine(workers) as engine:
+        walked = engine.map_batches(partial(_walk_dirs, str(root)), batched(folders, limit=8))
+        for part, part_skipped, part_errors in walked:
+            table.extend(part)
+            skipped.extend(part_skipped)
+            errors.extend(part_errors)
+            ticker.add(8, part.total_bytes())
     ticker.finish()
-    return table, skipped
+    if errors:
+        raise InputIOError(str(root / errors[0].path), f"cannot list or stat: {errors[0].detail}")
+    return table, sorted(skipped)
 
 
 def header_for(table: FileTable, release: str) -> ManifestHeader:
@@ -78,44 +112,58 @@ def header_for(table: FileTable, release: str) -> ManifestHeader:
     )
 
 
-def _hash_cost(planned: _Planned) -> int:
-    return planned.size if planned.reuse is None else 0
+_STATE: dict[str, Any] = {}
 
 
-def _plan(table: FileTable, previous: ManifestReader | None) -> Iterator[_Planned]:
-    """Merge-join the sorted tree with the (identically sorted) previous manifest."""
-    if previous is None:
-        for path, size, mtime_ns, _ in table.sorted_rows():
-            yield _Planned(path, size, mtime_ns, None)
-        return
-    old = iter(previous)
-    current = next(old, None)
-    current_key = sort_key(current.path) if current is not None else None
-    for path, size, mtime_ns, packed in table.sorted_rows():
-        key = (packed, path.split("/"))
-        while current is not None and current_key is not None and current_key < key:
-            current = next(old, None)
-            current_key = sort_key(current.path) if current is not None else None
-        reuse = None
-        if current is not None and current.path == path and current.size == size and current.mtime_ns == mtime_ns:
-            reuse = record_line(**current.model_dump())
-        yield _Planned(path, size, mtime_ns, reuse)
-    for _ in old:  # finish reading: validates the rest of the previous manifest
-        pass
+def _share(root: str, table: FileTable) -> None:
+    """Runs in every worker (inherited through fork, nothing pickled): the tree to hash rows of."""
+    _STATE.update(root=root, table=table)
 
 
-def _hash_records(root: str, items: list[tuple[str, int, int]]) -> tuple[list[bytes], list[str]]:
-    """Worker side: hash each file once with all three algorithms into its record line (b"" on error)."""
+def _hash_rows(rows: list[int]) -> tuple[list[bytes], list[str]]:
+    """Worker side: hash each row's file once with all three algorithms into its record line (b"" on error)."""
+    root, table = _STATE["root"], _STATE["table"]
     lines: list[bytes] = []
     errors: list[str] = []
-    for path, size, mtime_ns in items:
-        digests, nread, error = hash_path(os.path.join(root, path), ALL_ALGORITHMS)
+    for row in rows:
+        path, size = table.path(row), table.size(row)
+        digests, nread, error = hash_path(f"{root}/{path}", ALL_ALGORITHMS)
         if error is None and nread != size:
             error = f"changed while being read ({size} -> {nread} bytes)"
         if error is not None:
             errors.append(f"{path}: {error}")
-        lines.append(b"" if error is not None else record_line(path, size, mtime_ns, *digests))
+        lines.append(b"" if error is not None else record_line(path, size, table.mtime_ns(row), *digests))
     return lines, errors
+
+
+Planned = tuple[int, bytes | None]  # (table row, the previous manifest's line when it can be reused)
+
+
+def _plan(table: FileTable, previous: ManifestReader | None) -> Iterator[Planned]:
+    """Rows in manifest order, merge-joined with the (identically sorted) previous manifest."""
+    rows = table.order().tolist()
+    if previous is None:
+        for row in rows:
+            yield row, None
+        return
+    old = iter(previous)
+    current = next(old, None)
+    current_key = sort_key(current.path) if current is not None else None
+    for row in rows:
+        path = table.path(row)
+        key = sort_key(path)
+        while current is not None and current_key is not None and current_key < key:
+            current = next(old, None)
+            current_key = sort_key(current.path) if current is not None else None
+        same = (
+            current is not None
+            and current.path == path
+            and current.size == table.size(row)
+            and current.mtime_ns == table.mtime_ns(row)
+        )
+        yield row, record_line(**current.model_dump()) if same and current is not None else None
+    for _ in old:  # finish reading: validates the rest of the previous manifest
+        pass
 
 
 def build_manifest(
@@ -129,26 +177,25 @@ def build_manifest(
     progress: ProgressFn = no_progress,
 ) -> BuildReport:
     """Build the manifest of `root` into `output` (atomically); see module docstring."""
-    table, skipped = scan_tree(root, progress)
+    table, skipped = scan_tree(root, progress, workers)
     header = header_for(table, release or root.resolve().name)
     prev_reader = ManifestReader(previous) if previous is not None and not rehash else None
     if prev_reader is not None and set(prev_reader.header.algorithms) != set(ALL_ALGORITHMS):
         raise BadInput(str(previous), "previous manifest has other hash algorithms; use --rehash")
-    batches_a, batches_b = itertools.tee(batched(_plan(table, prev_reader), _hash_cost))
-    work = ([(p.path, p.size, p.mtime_ns) for p in batch if p.reuse is None] for batch in batches_a)
+    batches_a, batches_b = itertools.tee(batched(_plan(table, prev_reader), lambda p: 0 if p[1] else table.size(p[0])))
+    work = ([row for row, reuse in batch if reuse is None] for batch in batches_a)
     ticker = Ticker(progress, "hash", header.files, header.bytes)
     hashed = [0, 0]
     errors: list[str] = []
-    with HashEngine(workers) as engine, ManifestWriter(output, header) as writer:
-        results = engine.map_batches(partial(_hash_records, str(root)), work)
-        for batch, (fresh, failed) in zip(batches_b, results, strict=True):
-            hashed_lines = iter(fresh)
-            writer.write_line(b"".join(p.reuse if p.reuse is not None else next(hashed_lines) for p in batch))
+    with HashEngine(workers, _share, (str(root), table)) as engine, ManifestWriter(output, header) as writer:
+        for batch, (fresh, failed) in zip(batches_b, engine.map_batches(_hash_rows, work), strict=True):
+            lines = iter(fresh)
+            writer.write_line(b"".join(reuse if reuse is not None else next(lines) for _, reuse in batch))
             errors.extend(failed)
-            sizes = [p.size for p in batch if p.reuse is None]
+            sizes = [table.size(row) for row, reuse in batch if reuse is None]
             hashed[0] += len(sizes)
             hashed[1] += sum(sizes)
-            ticker.add(len(batch), sum(p.size for p in batch))
+            ticker.add(len(batch), sum(table.size(row) for row, _ in batch))
         ticker.finish()
         if errors:
             more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""

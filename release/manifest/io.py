@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -31,12 +32,14 @@ ZSTD_LEVEL = 3
 ORDER_PROBLEM = "record is out of manifest order or repeated"
 
 Line = tuple[int, bytes]  # (line number, raw JSON line)
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\\': JSON needs no escapes
 
 
 def record_line(path: str, size: int, mtime_ns: int, xxh3_128: str, sha256: str, md5: str) -> bytes:
     """One manifest record as its canonical JSON line (with the newline)."""
+    quoted = f'"{path}"' if _PLAIN.fullmatch(path) else json.dumps(path, ensure_ascii=False)
     return (
-        f'{{"path":{json.dumps(path, ensure_ascii=False)},"size":{size},"mtime_ns":{mtime_ns},'
+        f'{{"path":{quoted},"size":{size},"mtime_ns":{mtime_ns},'
         f'"xxh3_128":"{xxh3_128}","sha256":"{sha256}","md5":"{md5}"}}\n'
     ).encode("utf-8", "surrogateescape")
 
@@ -232,9 +235,10 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     for lines in _open_line_lists(reader.path):
         data = b"\n".join(lines)
         body_lines = len(lines) - (1 if lineno == 1 else 0)
-        suspect = any(token in data for token in _SUSPECT_BYTES) or data.count(b'\n{"path":"') + (
-            0 if lineno == 1 else data.startswith(_LINE_START)
-        ) != body_lines
+        suspect = (
+            any(token in data for token in _SUSPECT_BYTES)
+            or data.count(b'\n{"path":"') + (0 if lineno == 1 else data.startswith(_LINE_START)) != body_lines
+        )
         if suspect:
             for n, line in enumerate(lines, start=lineno):
                 if n > 1:

@@ -11,7 +11,13 @@ from release.manifest.io import ManifestReader
 from tests.conftest import Dataset, Run
 
 COMMANDS = [
-    ("synth",), ("scan",), ("verify",), ("demo",), ("manifest", "build"), ("manifest", "diff"), ("manifest", "export"),
+    ("synth",),
+    ("scan",),
+    ("verify",),
+    ("demo",),
+    ("manifest", "build"),
+    ("manifest", "diff"),
+    ("manifest", "export"),
 ]
 
 
@@ -69,8 +75,9 @@ def test_manifest_build_diff_export(cli: Callable[..., Run], dataset: Dataset, t
     assert cli("manifest", "export", out, "--format", "crc32").code == 2
 
 
-def test_verify_exit_codes(cli: Callable[..., Run], dataset: Dataset, tree_copy: Callable[[int], Path],
-                           tmp_path: Path) -> None:
+def test_verify_exit_codes(
+    cli: Callable[..., Run], dataset: Dataset, tree_copy: Callable[[int], Path], tmp_path: Path
+) -> None:
     clean = cli("verify", dataset.root(2017), "--manifest", dataset.manifests[2017], "--json")
     assert clean.code == 0 and clean.json()["failed"] is False
     root = tree_copy(2017)

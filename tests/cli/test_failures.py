@@ -71,8 +71,9 @@ def unreadable_tree(dataset: Dataset, tree_copy: Callable[[int], Path]) -> Itera
     (root / victim).chmod(0o644)
 
 
-def test_unreadable_file_in_manifest_build(cli: Callable[..., Run], unreadable_tree: tuple[Path, str],
-                                           tmp_path: Path) -> None:
+def test_unreadable_file_in_manifest_build(
+    cli: Callable[..., Run], unreadable_tree: tuple[Path, str], tmp_path: Path
+) -> None:
     root, victim = unreadable_tree
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -82,8 +83,9 @@ def test_unreadable_file_in_manifest_build(cli: Callable[..., Run], unreadable_t
     assert leftovers(out_dir) == []
 
 
-def test_unreadable_file_in_verify_and_scan(cli: Callable[..., Run], dataset: Dataset,
-                                            unreadable_tree: tuple[Path, str]) -> None:
+def test_unreadable_file_in_verify_and_scan(
+    cli: Callable[..., Run], dataset: Dataset, unreadable_tree: tuple[Path, str]
+) -> None:
     root, victim = unreadable_tree
     run = cli("verify", root, "--manifest", dataset.manifests[2017], "--json", prefix=NO_DAC)
     assert run.code == 1
@@ -129,9 +131,22 @@ def test_ctrl_c_leaves_no_partial_manifest(tmp_path: Path) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "release", "manifest", "build", str(root), "-o", str(out_dir / "m.zst"),
-         "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "release",
+            "manifest",
+            "build",
+            str(root),
+            "-o",
+            str(out_dir / "m.zst"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while not any(p.name.endswith(".tmp") for p in out_dir.iterdir()):

@@ -23,8 +23,13 @@ def need(tool: str) -> str:
 
 @pytest.mark.parametrize(("fmt", "tool", "args"), [("sha256sum", "sha256sum", ["-c"]), ("xxh128sum", "xxhsum", ["-c"])])
 def test_checksum_lists_pass_and_catch_damage(
-    cli: Callable[..., Run], dataset: Dataset, tree_copy: Callable[[int], Path], tmp_path: Path,
-    fmt: str, tool: str, args: list[str],
+    cli: Callable[..., Run],
+    dataset: Dataset,
+    tree_copy: Callable[[int], Path],
+    tmp_path: Path,
+    fmt: str,
+    tool: str,
+    args: list[str],
 ) -> None:
     sums = tmp_path / "SUMS"
     assert cli("manifest", "export", dataset.manifests[2018], "--format", fmt, "-o", sums).code == 0
@@ -41,22 +46,25 @@ def test_checksum_lists_pass_and_catch_damage(
 
 def test_bagit_validates_the_release_as_a_bag(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
     bag = tmp_path / "bag"
-    run = cli("manifest", "export", dataset.manifests[2017], "--format", "bagit", "-o", bag,
-              "--payload", dataset.root(2017))
+    run = cli(
+        "manifest", "export", dataset.manifests[2017], "--format", "bagit", "-o", bag, "--payload", dataset.root(2017)
+    )
     assert run.code == 0, run.stderr
     proc = subprocess.run([sys.executable, "-m", "bagit", "--validate", str(bag)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "is valid" in proc.stderr
 
 
-def test_bagit_catches_a_changed_file(cli: Callable[..., Run], dataset: Dataset, tree_copy: Callable[[int], Path],
-                                      tmp_path: Path) -> None:
+def test_bagit_catches_a_changed_file(
+    cli: Callable[..., Run], dataset: Dataset, tree_copy: Callable[[int], Path], tmp_path: Path
+) -> None:
     root = tree_copy(2017)
     victim = next(r.path for r in ManifestReader(dataset.manifests[2017]) if r.size > 100)
     data = bytearray((root / victim).read_bytes())
     data[10] ^= 1
     (root / victim).write_bytes(data)
     bag = tmp_path / "bag"
-    assert cli("manifest", "export", dataset.manifests[2017], "--format", "bagit", "-o", bag, "--payload", root).code == 0
+    run = cli("manifest", "export", dataset.manifests[2017], "--format", "bagit", "-o", bag, "--payload", root)
+    assert run.code == 0
     proc = subprocess.run([sys.executable, "-m", "bagit", "--validate", str(bag)], capture_output=True, text=True)
     assert proc.returncode != 0 and victim in proc.stderr

@@ -35,16 +35,18 @@ def test_manifest_covers_every_file_in_order(dataset: Dataset) -> None:
 
 
 def test_incremental_build_reuses_and_equals_full_rehash(dataset: Dataset, tmp_path: Path) -> None:
-    inc = build_manifest(dataset.root(2019), tmp_path / "inc.zst", release="danbooru2019",
-                         previous=dataset.manifests[2018])
+    inc = build_manifest(
+        dataset.root(2019), tmp_path / "inc.zst", release="danbooru2019", previous=dataset.manifests[2018]
+    )
     old = {(r.path, r.size, r.mtime_ns) for r in ManifestReader(dataset.manifests[2018])}
     new = [(r.path, r.size, r.mtime_ns) for r in ManifestReader(dataset.manifests[2019])]
     # exactly the files whose path, size or mtime differ are hashed: uploads, replacements, moved chunks
     assert inc.hashed_files == sum(1 for key in new if key not in old)
     assert inc.reused_files == sum(1 for key in new if key in old) > 0
     assert (tmp_path / "inc.zst").read_bytes() == dataset.manifests[2019].read_bytes()
-    forced = build_manifest(dataset.root(2019), tmp_path / "re.zst", release="danbooru2019",
-                            previous=dataset.manifests[2018], rehash=True)
+    forced = build_manifest(
+        dataset.root(2019), tmp_path / "re.zst", release="danbooru2019", previous=dataset.manifests[2018], rehash=True
+    )
     assert forced.reused_files == 0 and (tmp_path / "re.zst").read_bytes() == dataset.manifests[2019].read_bytes()
 
 

@@ -99,12 +99,17 @@ def test_unsafe_list_lines_are_refused(dataset: Dataset, tmp_path: Path) -> None
 
 
 def test_unsafe_manifest_is_refused_before_the_tree_is_read(dataset: Dataset, tmp_path: Path) -> None:
-    text = (tmp_path / "m.jsonl")
+    text = tmp_path / "m.jsonl"
     header = ManifestReader(dataset.manifests[2017]).header
     records = list(ManifestReader(dataset.manifests[2017]))
     bad = records[0].model_dump() | {"path": "/etc/passwd"}
-    text.write_text(header.model_dump_json() + "\n" + json.dumps(bad) + "\n"
-                    + "".join(r.model_dump_json() + "\n" for r in records[1:]))
+    text.write_text(
+        header.model_dump_json()
+        + "\n"
+        + json.dumps(bad)
+        + "\n"
+        + "".join(r.model_dump_json() + "\n" for r in records[1:])
+    )
     with pytest.raises(ManifestFormatError) as info:
         verify_tree(tmp_path / "does-not-exist", text)  # the manifest fails first
     assert "unsafe path" in info.value.message and info.value.line == 2
