@@ -94,9 +94,11 @@ def synth_tree(work: Path, name: str, args: str) -> tuple[Path, int, int]:
     return root, files, nbytes
 
 
+WARM = "find . -type f -print0 | xargs -0 cat > /dev/null"
+
+
 def tree_benchmarks(root: Path, repeat: int) -> list[Timing]:
-    warm = "find . -type f -print0 | xargs -0 cat > /dev/null"
-    subprocess.run(["bash", "-c", warm], cwd=root, check=True)
+    subprocess.run(["bash", "-c", WARM], cwd=root, check=True)
     two = "xargs -a ../list.00 {tool} > ../{out}.00 & xargs -a ../list.01 {tool} > ../{out}.01; wait"
     check = "{tool} ../{out}.00 > /dev/null & {tool} ../{out}.01 > /dev/null; wait"
     cmds = [
