@@ -15,8 +15,10 @@ app = typer.Typer(
 )
 manifest_app = typer.Typer(help="Build, compare and export file manifests.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
+torrents_app = typer.Typer(help="Plan and check BitTorrent shards.", no_args_is_help=True)
+app.add_typer(torrents_app, name="torrents")
 
-from release.cli import cmd_demo, cmd_manifest, cmd_scan, cmd_synth, cmd_verify  # noqa: E402,F401
+from release.cli import cmd_demo, cmd_manifest, cmd_scan, cmd_synth, cmd_torrents, cmd_verify  # noqa: E402,F401
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ COMMANDS = [
     ("manifest", "build"),
     ("manifest", "diff"),
     ("manifest", "export"),
+    ("torrents", "plan"),
+    ("torrents", "lint"),
 ]
 
 
@@ -105,3 +107,20 @@ def test_demo_proves_its_claims(cli: Callable[..., Run], tmp_path: Path) -> None
     (tmp_path / "precious" / "thesis.tex").write_text("x")
     refused = cli("demo", tmp_path / "precious")
     assert refused.code == 2 and (tmp_path / "precious" / "thesis.tex").exists()
+
+
+def test_torrents_plan_and_lint(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
+    run = cli("torrents", "plan", dataset.manifests[2019], "--release", "danbooru2019", "--json")
+    assert run.code == 0
+    plan = run.json()
+    assert plan["fits"] and [s["name"] for s in plan["shards"]][-1] == "danbooru2019-metadata"
+    walked = cli("torrents", "plan", dataset.root(2019), "--release", "danbooru2019", "--shards", "10", "--json")
+    assert walked.code == 0 and walked.json()["shard_counts"] == {"original": 10, "512px": 10}
+    assert "tightest limit" in cli("torrents", "plan", dataset.manifests[2019], "--release", "d").stdout
+    assert cli("torrents", "plan", dataset.manifests[2019], "--release", "d", "--shards", "7").code == 2
+    assert cli("torrents", "plan", dataset.manifests[2019], "--release", "d", "--piece-size", "3MiB").code == 2
+    assert cli("torrents", "plan", dataset.manifests[2019], "--release", "d", "--profile", "utorrent").code == 2
+    garbage = tmp_path / "bad.torrent"
+    garbage.write_bytes(b"d8:announce")
+    lint = cli("torrents", "lint", garbage, "--json")
+    assert lint.code == 1 and "not valid bencode" in lint.json()["files"][0]["problems"][0]

@@ -1,0 +1,1 @@
+"""BitTorrent: client profiles, shard planning, lint (and, next, building and seeding)."""

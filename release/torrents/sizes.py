@@ -1,0 +1,41 @@
+"""Exact bencoded sizes and token counts of v1 torrents, without building them.
+
+A v1 file entry `d6:lengthi<n>e4:pathl<c1><c2>…ee` costs 7 + len(path) tokens; the rest of the
+torrent is a fixed skeleton plus 20 bytes a piece. `tests/unit/test_torrent_sizes.py` checks
+these formulas against real encodings.
+"""
+
+from __future__ import annotations
+
+from release.bencode import encode, tokens
+
+PIECE_HASH = 20
+
+
+def entry_bytes(components: list[str], length: int) -> int:
+    """Bencoded size of one v1 `files` entry."""
+    parts = sum(len(str(len(c.encode()))) + 1 + len(c.encode()) for c in components)
+    return 1 + 8 + 2 + len(str(length)) + 6 + 1 + parts + 1 + 1
+
+
+def entry_tokens(components: list[str]) -> int:
+    """bdecode tokens of one v1 `files` entry: dict, 2 keys, int, list, components, 2 ends."""
+    return 7 + len(components)
+
+
+def skeleton(top: dict[bytes, object], name: str, piece_length: int) -> tuple[int, int]:
+    """(bytes, tokens) of a torrent with an empty file list and no pieces, for the given top-level fields."""
+    info = {b"files": [], b"name": name.encode(), b"piece length": piece_length, b"pieces": b""}
+    whole = dict(top) | {b"info": info}
+    return len(encode(whole)), tokens(whole)  # type: ignore[arg-type]
+
+
+def torrent_size(skeleton_bytes: int, files_bytes: int, pieces: int) -> int:
+    """Bytes of the whole .torrent: skeleton + file entries + piece hashes (and the longer length prefix)."""
+    hashes = PIECE_HASH * pieces
+    return skeleton_bytes + files_bytes + hashes + len(str(hashes)) - 1
+
+
+def piece_count(total_bytes: int, piece_length: int) -> int:
+    """Pieces covering `total_bytes` (no padding)."""
+    return -(-total_bytes // piece_length)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from release.bencode import BencodeError, decode, encode, tokens
+from release.torrents.lint import lint_torrent
+from release.torrents.plan import Stats, TorrentSettings, auto_piece_length, plan_torrents
+from release.torrents.sizes import PIECE_HASH, entry_bytes, entry_tokens, piece_count
+from tests.conftest import Dataset
+
+
+def test_round_trip_is_canonical() -> None:
+    value = {b"b": [1, -2, b"x"], b"a": {b"k": b""}, b"c": 0}
+    data = encode(value)
+    assert data == b"d1:ad1:k0:e1:bli1ei-2e1:xe1:ci0ee"
+    decoded = decode(data)
+    assert decoded.value == value and decoded.tokens == tokens(value) == 15  # 2 dicts x2, list x2, 4 keys, 5 values
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"i01e", "malformed integer"),
+        (b"i-0e", "malformed integer"),
+        (b"5:abc", "runs past the end"),
+        (b"d1:bi1e1:ai2ee", "not sorted"),
+        (b"li1e", "missing 'e'"),
+        (b"i1ei2e", "trailing bytes"),
+        (b"x", "unexpected byte"),
+        (b"l" * 200, "nested deeper"),
+        (b"99999999999999:x", "longer than 11 digits"),
+    ],
+)
+def test_decoder_refuses_bad_input_with_an_offset(data: bytes, problem: str) -> None:
+    with pytest.raises(BencodeError) as info:
+        decode(data)
+    assert problem in info.value.problem
+
+
+def test_token_limit_is_enforced_like_libtorrent() -> None:
+    data = b"l" + b"0:" * 1000 + b"e"  # 1000 strings + list + end = 1002 tokens
+    assert decode(data).tokens == 1002
+    with pytest.raises(BencodeError):
+        decode(data, token_limit=1001)
+
+
+def build_torrent(settings: TorrentSettings, files: list[tuple[str, int]], piece: int) -> bytes:
+    entries = [{b"length": size, b"path": [p.encode() for p in path.split("/")]} for path, size in files]
+    pieces = piece_count(sum(size for _, size in files), piece)
+    info = {
+        b"files": entries,
+        b"name": settings.release.encode(),
+        b"piece length": piece,
+        b"pieces": b"\x01" * (PIECE_HASH * pieces),
+    }
+    return encode(settings.top_level() | {b"info": info})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("pieces_digits_boundary", [1, 500, 5000])
+def test_predicted_size_and_tokens_equal_the_real_encoding(pieces_digits_boundary: int) -> None:
+    settings = TorrentSettings(
+        release="danbooru2019",
+        trackers=[["http://t.example:6969/announce"]],
+        web_seeds=["http://mirror.example/"],
+        comment="c",
+        creation_date=1577836800,
+    )
+    files = [(f"original/{i % 1000:04d}/{i}.jpg", 1000 * i + 7) for i in range(1000, 1000 + pieces_digits_boundary)]
+    stats = Stats()
+    for path, size in files:
+        stats.add(path, size)
+    plan = plan_torrents(stats, settings.model_copy(update={"piece_length": 16384}), shards=1)
+    (shard,) = plan.shards
+    data = build_torrent(settings, files, 16384)
+    assert shard.torrent_bytes == len(data)
+    assert shard.tokens == decode(data).tokens
+    assert shard.files == len(files) and shard.pieces == piece_count(sum(s for _, s in files), 16384)
+    assert entry_bytes(["a", "bc"], 12) == len(encode({b"length": 12, b"path": [b"a", b"bc"]}))
+    assert entry_tokens(["a", "bc"]) == tokens({b"length": 12, b"path": [b"a", b"bc"]})
+
+
+def danbooru_scale_stats(files: int, mean_size: int) -> Stats:
+    stats = Stats()
+    arrays = {k: __import__("numpy").zeros(1000, dtype="int64") for k in ("files", "bytes", "entry_bytes", "tokens")}
+    per_bucket = files // 1000
+    arrays["files"][:] = per_bucket
+    arrays["bytes"][:] = per_bucket * mean_size
+    arrays["entry_bytes"][:] = per_bucket * entry_bytes(["original", "0659", "3734659.jpg"], mean_size)
+    arrays["tokens"][:] = per_bucket * 10
+    stats.buckets["original"] = arrays
+    return stats
+
+
+def test_auto_picks_the_fewest_shards_that_fit_and_10_shards_warn() -> None:
+    stats = danbooru_scale_stats(3_692_000, 800_000)  # Danbooru2019: 3.69M originals, ~2.8 TB
+    settings = TorrentSettings(release="danbooru2019")
+    auto = plan_torrents(stats, settings)
+    assert auto.fits and auto.shard_counts["original"] > 10
+    smaller = [n for n in (1, 2, 4, 5, 8, 10, 20, 25, 40, 50) if n < auto.shard_counts["original"]]
+    for n in smaller:
+        assert not plan_torrents(stats, settings, shards=n).fits
+    published = plan_torrents(stats, settings, shards=10)
+    assert not published.fits and "libtorrent" in published.warnings[0]
+    with pytest.raises(Exception, match="must divide 1000"):
+        plan_torrents(stats, settings, shards=7)
+
+
+def test_auto_piece_length() -> None:
+    assert auto_piece_length(10**6) == 256 * 1024
+    assert 16 * 1024 * 1024 >= auto_piece_length(370 * 10**9) >= 4 * 1024 * 1024
+
+
+def test_lint_flags_limits_unsafe_paths_and_garbage(tmp_path: Path) -> None:
+    settings = TorrentSettings(release="r")
+    good = tmp_path / "good.torrent"
+    good.write_bytes(build_torrent(settings, [("original/0000/1000.jpg", 5)], 16384))
+    report = lint_torrent(good)
+    assert not report.failed and report.files == 1 and report.version == "v1" and len(report.info_hash or "") == 40
+    evil = tmp_path / "evil.torrent"
+    evil.write_bytes(build_torrent(settings, [("original/../../etc/passwd", 5)], 16384))
+    assert any("unsafe path" in p for p in lint_torrent(evil).problems)
+    garbage = tmp_path / "garbage.torrent"
+    garbage.write_bytes(b"d4:infoi1e")
+    assert lint_torrent(garbage).failed
+    many = [(f"original/{i % 1000:04d}/{i}.jpg", 1) for i in range(1000, 131_000)]  # > 1M tokens
+    big = tmp_path / "big.torrent"
+    big.write_bytes(build_torrent(settings, many, 16384))
+    over = lint_torrent(big, ("libtorrent", "libtorrent-1.1"))
+    assert over.profiles["libtorrent"].fits and not over.profiles["libtorrent-1.1"].fits
+    assert over.profiles["libtorrent-1.1"].headroom["tokens"] == 1_000_000 - over.tokens < 0
+
+
+def test_plan_from_a_real_manifest(dataset: Dataset) -> None:
+    from release.torrents.plan import collect_stats
+
+    plan = plan_torrents(collect_stats(dataset.manifests[2019]), TorrentSettings(release="danbooru2019"))
+    assert plan.fits and plan.shard_counts == {"original": 1, "512px": 1}
+    assert [s.name for s in plan.shards] == ["danbooru2019-0", "danbooru2019-1", "danbooru2019-metadata"]
+    from release.manifest.io import ManifestReader
+
+    assert sum(s.files for s in plan.shards) == ManifestReader(dataset.manifests[2019]).header.files
