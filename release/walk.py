@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,11 +164,3 @@ class FileTable:
         """Yield (path, size, mtime_ns, packed key) in manifest order."""
         for row in self.order().tolist():
             yield self.path(row), self._sizes[row], self._mtimes[row], self._keys[row]
-
-    @classmethod
-    def from_paths(cls, paths: Iterable[str]) -> FileTable:
-        """A table of bare paths (sizes and mtimes 0), e.g. from a --files-from list."""
-        table = cls()
-        for path in paths:
-            table.add(path)
-        return table

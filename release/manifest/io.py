@@ -11,7 +11,6 @@ holds them together) but cheap enough to run millions of times.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import re
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from pydantic import ValidationError
 
 from release.atomic import atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
-from release.hashing import BATCH_FILES, HashEngine
+from release.hashing import BATCH_FILES
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
 
@@ -32,6 +31,7 @@ ZSTD_LEVEL = 3
 ORDER_PROBLEM = "record is out of manifest order or repeated"
 
 Line = tuple[int, bytes]  # (line number, raw JSON line)
+SortKey = tuple[int, list[str]]  # layout.sort_key
 _PLAIN = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but '"' and '\\': JSON needs no escapes
 
 
@@ -196,26 +196,6 @@ def _first_error(exc: ValidationError) -> str:
     return f"field {where!r}: {msg}" if where else msg
 
 
-SortKey = tuple[int, list[str]]
-KeyRange = tuple[int, int, SortKey, SortKey]  # first line, lines, first key, last key
-
-
-def _check_batch(name: str, lines: list[Line]) -> KeyRange | ManifestFormatError:
-    previous: SortKey | None = None
-    first: SortKey | None = None
-    for lineno, line in lines:
-        try:
-            key = sort_key(parse_line(name, lineno, line).path)
-        except ManifestFormatError as exc:
-            return exc
-        if previous is not None and key <= previous:
-            return ManifestFormatError(name, lineno, ORDER_PROBLEM)
-        first = first or key
-        previous = key
-    assert first is not None and previous is not None
-    return lines[0][0], len(lines), first, previous
-
-
 # Only the path field holds '/', '.' or '\\'; any of these byte strings in a chunk may mean an
 # unsafe path (absolute, empty, '.' or '..' components, a trailing '/', an escape sequence). They
 # also flag some safe paths ("a/.b"); those lines are then parsed in full, which settles it.
@@ -247,25 +227,9 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     return reader.header
 
 
-def validate_manifest(path: Path | str, engine: HashEngine | None = None) -> ManifestHeader:
-    """Check every line of a manifest (on the engine's workers if given); return its header.
-
-    The first fault in file order is raised, with file and line.
-    """
+def validate_manifest(path: Path | str) -> ManifestHeader:
+    """Read a whole manifest once, checking every line, the order and the count; return its header."""
     reader = ManifestReader(path)
-    name = str(reader.path)
-    count = 0
-    last: SortKey | None = None
-    check = functools.partial(_check_batch, name)
-    batches = reader.line_batches()
-    results = engine.map_batches(check, batches) if engine else map(check, batches)
-    for outcome in results:
-        if isinstance(outcome, ManifestFormatError):
-            raise outcome
-        lineno, lines, first, end = outcome
-        if last is not None and first <= last:
-            raise ManifestFormatError(name, lineno, ORDER_PROBLEM)
-        last = end
-        count += lines
-    check_count(name, reader.header, count)
+    for _ in reader:
+        pass
     return reader.header
