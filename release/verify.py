@@ -24,7 +24,7 @@ import xxhash
 from pydantic import BaseModel
 
 from release.errors import BadInput, InputIOError, ManifestFormatError, UnsafePath
-from release.hashing import OPEN_FLAGS, HashEngine, hash_fd
+from release.hashing import OPEN_FLAGS, HashEngine, batched, hash_fd
 from release.layout import ParsedPath, bucket_range_label, check_relpath, pack, parse_path, sort_key, strip_dot_slash
 from release.manifest.io import ORDER_PROBLEM, Line, ManifestReader, SortKey, check_count, parse_line, prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
@@ -374,13 +374,13 @@ def verify_tree(
 def _listed_leftovers(root: Path, listed: ListedSet, matched: np.ndarray, tally: _Tally) -> int:
     """Listed paths the manifest lacks: EXTRA when on disk, else counted as unknown."""
     unknown = 0
-    for _, path in listed.paths():
-        (index,) = listed.lookup([path])
-        if index < 0 or matched[index]:
-            continue
-        matched[index] = True  # a path listed twice is reported once
-        if os.path.lexists(root / path):
-            tally.add(path, "EXTRA", "listed, on disk, but not in the manifest")
-        else:
-            unknown += 1
+    for batch in batched(path for _, path in listed.paths()):
+        for path, index in zip(batch, listed.lookup(batch).tolist(), strict=True):
+            if index < 0 or matched[index]:
+                continue
+            matched[index] = True  # a path listed twice is reported once
+            if os.path.lexists(root / path):
+                tally.add(path, "EXTRA", "listed, on disk, but not in the manifest")
+            else:
+                unknown += 1
     return unknown

@@ -86,13 +86,14 @@ def scan_tree(
     skipped = [(e.path, e.kind) for e in entries if e.kind in ("symlink", "special")]
     errors = [e for e in entries if e.kind == "error"]
     ticker = Ticker(progress, "walk", len(folders))
+    groups = list(batched(folders, limit=8))
     with HashEngine(workers) as engine:
-        walked = engine.map_batches(partial(_walk_dirs, str(root)), batched(folders, limit=8))
-        for part, part_skipped, part_errors in walked:
+        walked = engine.map_batches(partial(_walk_dirs, str(root)), groups)
+        for group, (part, part_skipped, part_errors) in zip(groups, walked, strict=True):
             table.extend(part)
             skipped.extend(part_skipped)
             errors.extend(part_errors)
-            ticker.add(8, part.total_bytes())
+            ticker.add(len(group), part.total_bytes())
     ticker.finish()
     if errors:
         raise InputIOError(str(root / errors[0].path), f"cannot list or stat: {errors[0].detail}")
@@ -192,10 +193,11 @@ def build_manifest(
             lines = iter(fresh)
             writer.write_line(b"".join(reuse if reuse is not None else next(lines) for _, reuse in batch))
             errors.extend(failed)
-            sizes = [table.size(row) for row, reuse in batch if reuse is None]
-            hashed[0] += len(sizes)
-            hashed[1] += sum(sizes)
-            ticker.add(len(batch), sum(table.size(row) for row, _ in batch))
+            sizes = [table.size(row) for row, _ in batch]
+            fresh_sizes = [size for size, (_, reuse) in zip(sizes, batch, strict=True) if reuse is None]
+            hashed[0] += len(fresh_sizes)
+            hashed[1] += sum(fresh_sizes)
+            ticker.add(len(batch), sum(sizes))
         ticker.finish()
         if errors:
             more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""

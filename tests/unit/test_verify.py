@@ -84,6 +84,11 @@ def test_files_from_limits_the_expected_set(dataset: Dataset, tree_copy: Callabl
     report = verify_tree(root, dataset.manifests[2019], files_from=listing, complete=True)
     assert report.totals.OK == len(wanted) and report.totals.MISSING == 0 and not report.failed
     assert report.listed_not_in_manifest == 1
+    (root / "original/0000/not-in-manifest.jpg").write_bytes(b"x")  # listed, on disk, unknown to the manifest
+    extra = verify_tree(root, dataset.manifests[2019], files_from=listing)
+    assert [(p.path, p.status) for p in extra.problems] == [("original/0000/not-in-manifest.jpg", "EXTRA")]
+    assert extra.listed_not_in_manifest == 0
+    (root / "original/0000/not-in-manifest.jpg").unlink()
     (root / wanted[0]).unlink()
     report = verify_tree(root, dataset.manifests[2019], files_from=listing)
     assert [(p.path, p.status) for p in report.problems] == [(wanted[0], "MISSING")]
