@@ -124,7 +124,7 @@ class HashEngine:
             self._pool.join()
             self._pool = None
 
-    def map_batches(self, fn: Callable[[list[T]], R], batches: Iterable[list[T]]) -> Iterator[R]:
+    def map_batches(self, fn: Callable[[T], R], batches: Iterable[T]) -> Iterator[R]:
         """Run `fn` on every batch, yielding results in input order; input is consumed lazily."""
         if self._pool is None:
             yield from map(fn, batches)

@@ -128,6 +128,14 @@ class FileTable:
         """The mtime of row `row` (insertion index)."""
         return self._mtimes[row]
 
+    def keys(self) -> np.ndarray:
+        """The packed (subset rank, ID) keys of every row, as a read-only int64 view."""
+        return np.frombuffer(self._keys, dtype=np.int64) if len(self) else np.zeros(0, np.int64)
+
+    def sizes(self) -> np.ndarray:
+        """The sizes of every row, as a read-only int64 view."""
+        return np.frombuffer(self._sizes, dtype=np.int64) if len(self) else np.zeros(0, np.int64)
+
     def total_bytes(self) -> int:
         """Sum of the sizes."""
         return int(np.frombuffer(self._sizes, dtype=np.int64).sum()) if len(self) else 0

@@ -11,8 +11,22 @@ from rich.table import Table
 
 from release.atomic import atomic_output
 from release.cli import manifest_app
+from release.cli.cmd_torrents import print_build
 from release.cli.errors import command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+from release.cli.torrent_opts import (
+    CommentOpt,
+    CreatedByOpt,
+    DateOpt,
+    NameOpt,
+    PieceOpt,
+    PreviousOpt,
+    ProfileOpt,
+    ShardsOpt,
+    TrackerOpt,
+    WebSeedOpt,
+    make_job,
+)
 from release.errors import BadInput
 from release.manifest.export import FORMATS
 
@@ -26,6 +40,10 @@ WorkersOpt = Annotated[int | None, typer.Option(help="Hashing processes (default
   booru-release manifest build danbooru2019 -o danbooru2019.manifest.jsonl.zst
 
   booru-release manifest build danbooru2020 -o 2020.jsonl.zst --previous danbooru2019.manifest.jsonl.zst
+
+  # manifest and torrents from one read of every byte, reusing last year's unchanged pieces
+  booru-release manifest build danbooru2020 -o 2020.jsonl.zst --previous 2019.jsonl.zst \\
+      --torrents torrents2020/ --previous-torrents torrents2019/ --creation-date 2021-01-01
 """,
 )
 @command
@@ -38,18 +56,59 @@ def build_cmd(
     rehash: Annotated[bool, typer.Option("--rehash", help="Hash every file even when --previous has it.")] = False,
     release: Annotated[str | None, typer.Option(help="Release name for the header (default: folder name).")] = None,
     workers: WorkersOpt = None,
+    torrents: Annotated[
+        Path | None,
+        typer.Option(help="Also write the .torrent shards here, from the same read (see `torrents build`)."),
+    ] = None,
+    shards: ShardsOpt = "auto",
+    piece_size: PieceOpt = "auto",
+    profile: ProfileOpt = None,
+    tracker: TrackerOpt = None,
+    web_seed: WebSeedOpt = None,
+    comment: CommentOpt = "",
+    created_by: CreatedByOpt = "booru-release",
+    creation_date: DateOpt = None,
+    name: NameOpt = None,
+    previous_torrents: PreviousOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
-    """Hash every file once (xxh3-128, sha256, md5) into a streamed manifest, written atomically."""
+    """Hash every file once (xxh3-128, sha256, md5; with --torrents also the piece hashes) into a streamed
+    manifest, written atomically."""
     from release.manifest.build import build_manifest  # imported here: keeps `--help` fast
 
+    job = None
+    if torrents is not None:
+        job = make_job(
+            release=release or root.resolve().name,
+            output=torrents,
+            shards=shards,
+            piece_size=piece_size,
+            profile=profile,
+            tracker=tracker,
+            web_seed=web_seed,
+            comment=comment,
+            created_by=created_by,
+            creation_date=creation_date,
+            name=name,
+            previous=previous_torrents,
+            previous_manifest=previous,
+        )
     with ProgressView(not json_out) as view:
         report = build_manifest(
-            root, output, release=release, previous=previous, rehash=rehash, workers=workers, progress=view
+            root,
+            output,
+            release=release,
+            previous=previous,
+            rehash=rehash,
+            workers=workers,
+            progress=view,
+            torrents=job,
         )
     if json_out:
         emit_json(report)
         return 0
+    if report.torrents is not None:
+        print_build(report.torrents)
     out_console().print(
         f"{report.output}: {report.files:,} files, {human_bytes(report.bytes)} "
         f"(hashed {report.hashed_files:,} files / {human_bytes(report.hashed_bytes)}, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,29 +11,27 @@ from rich.table import Table
 from release.cli import torrents_app
 from release.cli.errors import EXIT_FAILED, command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
-from release.errors import BadInput
-from release.torrents.profiles import DEFAULT_PROFILES, PROFILES
+from release.cli.torrent_opts import (
+    CommentOpt,
+    CreatedByOpt,
+    DateOpt,
+    NameOpt,
+    PieceOpt,
+    PreviousManifestOpt,
+    PreviousOpt,
+    ProfileOpt,
+    ShardsOpt,
+    TrackerOpt,
+    WebSeedOpt,
+    make_job,
+    parse_shards,
+    parse_size,
+    profiles_of,
+)
 
 if TYPE_CHECKING:
+    from release.torrents.build import TorrentsReport
     from release.torrents.plan import TorrentPlan
-
-_SIZE = re.compile(r"(\d+)\s*(k|kib|m|mib|g|gib)?", re.IGNORECASE)
-_UNITS = {None: 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
-ProfileOpt = Annotated[
-    list[str] | None, typer.Option("--profile", help=f"Client profile (repeatable): {', '.join(PROFILES)}.")
-]
-
-
-def parse_size(text: str) -> int:
-    """'4MiB', '4M', '4194304' -> bytes; a piece size must be a power of two of at least 16 KiB."""
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise BadInput(text, "not a size; write e.g. 4MiB or 262144")
-    size = int(match.group(1)) * _UNITS[(match.group(2) or "").lower() or None]
-    if size < 16384 or size & (size - 1):
-        raise BadInput(text, "piece size must be a power of two of at least 16 KiB")
-    return size
-
 
 @torrents_app.command(
     "plan",
@@ -51,17 +48,17 @@ def parse_size(text: str) -> int:
 def plan_cmd(
     source: Annotated[Path, typer.Argument(help="A manifest, or a release root to walk.")],
     release: Annotated[str, typer.Option(help="Release name: the torrents' name and the shards' prefix.")],
-    shards: Annotated[str, typer.Option(help="'auto' (fewest that fit) or a divisor of 1000.")] = "auto",
-    piece_size: Annotated[str, typer.Option(help="'auto' or a power of two, e.g. 4MiB.")] = "auto",
+    shards: ShardsOpt = "auto",
+    piece_size: PieceOpt = "auto",
     profile: ProfileOpt = None,
-    tracker: Annotated[list[str] | None, typer.Option(help="Announce URL (repeatable; one tier each).")] = None,
-    web_seed: Annotated[list[str] | None, typer.Option(help="Web seed base URL (BEP 19; repeatable).")] = None,
+    tracker: TrackerOpt = None,
+    web_seed: WebSeedOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Plan shards of whole bucket ranges: files, bytes, pieces, predicted .torrent bytes and tokens, headroom."""
     from release.torrents.plan import TorrentSettings, collect_stats, plan_torrents
 
-    count = None if shards == "auto" else _int(shards, "--shards")
+    count = parse_shards(shards)
     settings = TorrentSettings(
         release=release,
         trackers=[[t] for t in tracker or []],
@@ -70,7 +67,7 @@ def plan_cmd(
     )
     with ProgressView(not json_out) as view:
         stats = collect_stats(source, view)
-    plan = plan_torrents(stats, settings, shards=count, profiles=tuple(profile or DEFAULT_PROFILES))
+    plan = plan_torrents(stats, settings, shards=count, profiles=profiles_of(profile))
     if json_out:
         emit_json(plan.model_dump() | {"fits": plan.fits})
     else:
@@ -78,13 +75,6 @@ def plan_cmd(
     for warning in plan.warnings:
         message(f"[yellow]warning:[/] {warning}")
     return 0
-
-
-def _int(text: str, option: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise BadInput(option, f"{text!r} is not 'auto' or a number") from None
 
 
 def _print_plan(plan: TorrentPlan) -> None:
@@ -128,7 +118,7 @@ def lint_cmd(
     """Check .torrent files against client limits and for unsafe paths; exit 1 on any violation."""
     from release.torrents.lint import lint_torrent
 
-    reports = [lint_torrent(path, tuple(profile or DEFAULT_PROFILES)) for path in files]
+    reports = [lint_torrent(path, profiles_of(profile)) for path in files]
     if json_out:
         emit_json({"files": [r.model_dump() | {"failed": r.failed} for r in reports]})
     else:
@@ -147,3 +137,90 @@ def lint_cmd(
             for problem in report.problems:
                 console.print(f"    {problem}")
     return EXIT_FAILED if any(r.failed for r in reports) else 0
+
+
+@torrents_app.command(
+    "build",
+    epilog="""[b]Examples[/b]
+
+  booru-release torrents build danbooru2019 --release danbooru2019 -o torrents/ \\
+      --manifest danbooru2019.manifest.jsonl.zst --creation-date 2020-01-01 \\
+      --tracker udp://tracker.example:6969/announce --web-seed https://mirror.example/
+
+  # next year: keep last year's piece hashes for every unchanged piece
+  booru-release torrents build danbooru2020 --release danbooru2020 -o torrents2020/ \\
+      --manifest 2020.jsonl.zst --previous torrents/ --previous-manifest danbooru2019.manifest.jsonl.zst
+""",
+)
+@command
+def build_cmd(
+    root: Annotated[Path, typer.Argument(help="Release root holding the files.")],
+    release: Annotated[str, typer.Option(help="Release name: shards are <release>-<k>.torrent.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write the .torrent files into.")],
+    manifest: Annotated[
+        Path | None, typer.Option(help="The release's manifest: file list and sizes (default: walk ROOT).")
+    ] = None,
+    shards: ShardsOpt = "auto",
+    piece_size: PieceOpt = "auto",
+    profile: ProfileOpt = None,
+    tracker: TrackerOpt = None,
+    web_seed: WebSeedOpt = None,
+    comment: CommentOpt = "",
+    created_by: CreatedByOpt = "booru-release",
+    creation_date: DateOpt = None,
+    name: NameOpt = None,
+    previous: PreviousOpt = None,
+    previous_manifest: PreviousManifestOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Hashing processes (default: one per core).")] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Write v1 .torrent shards (files in ID order, no padding) and <release>-torrents.tar.xz, reproducibly."""
+    from release.torrents.build import build_torrents
+
+    job = make_job(
+        release=release,
+        output=output,
+        shards=shards,
+        piece_size=piece_size,
+        profile=profile,
+        tracker=tracker,
+        web_seed=web_seed,
+        comment=comment,
+        created_by=created_by,
+        creation_date=creation_date,
+        name=name,
+        previous=previous,
+        previous_manifest=previous_manifest,
+        manifest=manifest,
+    )
+    with ProgressView(not json_out) as view:
+        report = build_torrents(root, job, workers=workers, progress=view)
+    if json_out:
+        emit_json(report)
+    else:
+        print_build(report)
+    for warning in report.warnings:
+        message(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
+def print_build(report: TorrentsReport) -> None:
+    """The human summary of written torrents."""
+    table = Table("shard", "files", "bytes", "pieces", ".torrent", "info-hash", "reused", "refused by")
+    for shard in report.shards:
+        refused = [name for name, ok in shard.fits.items() if not ok]
+        table.add_row(
+            shard.name,
+            f"{shard.files:,}",
+            human_bytes(shard.bytes),
+            f"{shard.pieces:,}",
+            human_bytes(shard.torrent_bytes),
+            shard.info_hash[:12],
+            f"{shard.reused_pieces:,}" if shard.reused_pieces else "-",
+            f"[red]{', '.join(refused)}[/]" if refused else "-",
+        )
+    out_console().print(table)
+    message(
+        f"hashed {human_bytes(report.hashed_bytes)}, reused {human_bytes(report.reused_bytes)}; "
+        f"tarball {report.tarball}"
+    )

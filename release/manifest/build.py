@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
 from release.errors import BadInput, InputIOError
-from release.hashing import ALL_ALGORITHMS, HashEngine, batched, hash_path
+from release.hashing import ALL_ALGORITHMS, HashEngine, batched
 from release.layout import SUBSET_RANK, sort_key
 from release.manifest.io import ManifestReader, ManifestWriter, record_line
 from release.models import ManifestHeader, SubsetTotals
 from release.progress import ProgressFn, Ticker, no_progress
+from release.readpass import SinglePass, share
+from release.torrents.build import TorrentJob, TorrentsReport, prepare_job, write_torrents
 from release.walk import FileTable, WalkEntry, list_dir, walk
 
 MAX_LISTED_ERRORS = 20
@@ -33,6 +33,7 @@ class BuildReport(BaseModel):
     reused_files: int
     reused_bytes: int
     skipped: list[tuple[str, str]]
+    torrents: TorrentsReport | None = None
 
 
 def _walk_dirs(root: str, folders: list[str]) -> tuple[FileTable, list[tuple[str, str]], list[WalkEntry]]:
@@ -113,30 +114,6 @@ def header_for(table: FileTable, release: str) -> ManifestHeader:
     )
 
 
-_STATE: dict[str, Any] = {}
-
-
-def _share(root: str, table: FileTable) -> None:
-    """Runs in every worker (inherited through fork, nothing pickled): the tree to hash rows of."""
-    _STATE.update(root=root, table=table)
-
-
-def _hash_rows(rows: list[int]) -> tuple[list[bytes], list[str]]:
-    """Worker side: hash each row's file once with all three algorithms into its record line (b"" on error)."""
-    root, table = _STATE["root"], _STATE["table"]
-    lines: list[bytes] = []
-    errors: list[str] = []
-    for row in rows:
-        path, size = table.path(row), table.size(row)
-        digests, nread, error = hash_path(f"{root}/{path}", ALL_ALGORITHMS)
-        if error is None and nread != size:
-            error = f"changed while being read ({size} -> {nread} bytes)"
-        if error is not None:
-            errors.append(f"{path}: {error}")
-        lines.append(b"" if error is not None else record_line(path, size, table.mtime_ns(row), *digests))
-    return lines, errors
-
-
 Planned = tuple[int, bytes | None]  # (table row, the previous manifest's line when it can be reused)
 
 
@@ -176,36 +153,34 @@ def build_manifest(
     rehash: bool = False,
     workers: int | None = None,
     progress: ProgressFn = no_progress,
+    torrents: TorrentJob | None = None,
 ) -> BuildReport:
-    """Build the manifest of `root` into `output` (atomically); see module docstring."""
+    """Build the manifest of `root` into `output` (atomically); with `torrents`, the shards' .torrent files
+    from the same read of every byte."""
     table, skipped = scan_tree(root, progress, workers)
     header = header_for(table, release or root.resolve().name)
     prev_reader = ManifestReader(previous) if previous is not None and not rehash else None
     if prev_reader is not None and set(prev_reader.header.algorithms) != set(ALL_ALGORITHMS):
         raise BadInput(str(previous), "previous manifest has other hash algorithms; use --rehash")
-    batches_a, batches_b = itertools.tee(batched(_plan(table, prev_reader), lambda p: 0 if p[1] else table.size(p[0])))
-    work = ([row for row, reuse in batch if reuse is None] for batch in batches_a)
-    ticker = Ticker(progress, "hash", header.files, header.bytes)
-    hashed = [0, 0]
-    errors: list[str] = []
-    with HashEngine(workers, _share, (str(root), table)) as engine, ManifestWriter(output, header) as writer:
-        for batch, (fresh, failed) in zip(batches_b, engine.map_batches(_hash_rows, work), strict=True):
-            lines = iter(fresh)
-            writer.write_line(b"".join(reuse if reuse is not None else next(lines) for _, reuse in batch))
-            errors.extend(failed)
-            sizes = [table.size(row) for row, _ in batch]
-            fresh_sizes = [size for size, (_, reuse) in zip(sizes, batch, strict=True) if reuse is None]
-            hashed[0] += len(fresh_sizes)
-            hashed[1] += sum(fresh_sizes)
-            ticker.add(len(batch), sum(sizes))
+    prepared = prepare_job(table, torrents) if torrents is not None else None
+    ticker = Ticker(progress, "hash", header.files, None)
+    single = SinglePass(table, prepared.streams if prepared else None, hash_files=True, ticker=ticker)
+    with HashEngine(workers, share, (str(root), table)) as engine, ManifestWriter(output, header) as writer:
+        for lines in single.run(engine, _plan(table, prev_reader)):
+            writer.write_line(lines)
         ticker.finish()
-        if errors:
+        if single.errors:
+            errors = single.errors
             more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""
             raise InputIOError(
                 str(root),
                 f"{len(errors)} file(s) could not be read: " + "; ".join(errors[:MAX_LISTED_ERRORS]) + more,
                 "fix the permissions or remove the files, then build again; no manifest was written",
             )
+    torrents_report = None
+    if prepared is not None and torrents is not None:
+        torrents_report = write_torrents(table, prepared, single.piece_hashes(), torrents.output, torrents.profiles)
+    hashed = (single.hashed_files, single.hashed_bytes)
     return BuildReport(
         output=str(output),
         release=header.release,
@@ -216,4 +191,5 @@ def build_manifest(
         reused_files=header.files - hashed[0],
         reused_bytes=header.bytes - hashed[1],
         skipped=skipped,
+        torrents=torrents_report,
     )

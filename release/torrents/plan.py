@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
+from release.bencode import Value
 from release.errors import BadInput
-from release.layout import BUCKETS, parse_path
+from release.layout import BUCKETS, SUBSET_RANK, parse_path
 from release.manifest.io import ManifestReader
 from release.models import Frozen
 from release.progress import ProgressFn, Ticker, no_progress
@@ -26,6 +27,7 @@ IMAGE_SUBSETS: tuple[str, ...] = ("original", "512px")
 MIN_PIECE = 256 * 1024
 MAX_PIECE = 16 * 1024 * 1024
 TARGET_PIECES = 50_000
+METADATA_GROUP = len(SUBSET_RANK) * BUCKETS
 
 
 class TorrentSettings(Frozen):
@@ -36,12 +38,20 @@ class TorrentSettings(Frozen):
     web_seeds: list[str] = []
     comment: str = ""
     created_by: str = "booru-release"
-    creation_date: int = 0
+    creation_date: int | None = None
     piece_length: int | None = None
+    name: str | None = None
 
-    def top_level(self) -> dict[bytes, object]:
+    @property
+    def torrent_name(self) -> str:
+        """`info.name`: the folder the files land in (the release name unless set)."""
+        return self.name or self.release
+
+    def top_level(self) -> dict[bytes, Value]:
         """The top-level fields of every .torrent of the release, bencode-ready (no `info`)."""
-        top: dict[bytes, object] = {b"created by": self.created_by.encode(), b"creation date": self.creation_date}
+        top: dict[bytes, Value] = {b"created by": self.created_by.encode()}
+        if self.creation_date is not None:
+            top[b"creation date"] = self.creation_date
         if self.comment:
             top[b"comment"] = self.comment.encode()
         tiers = [tier for tier in self.trackers if tier]
@@ -49,7 +59,8 @@ class TorrentSettings(Frozen):
             top[b"announce"] = tiers[0][0].encode()
             top[b"announce-list"] = [[url.encode() for url in tier] for tier in tiers]
         if self.web_seeds:
-            top[b"url-list"] = [url.encode() for url in self.web_seeds]
+            # BEP 19: a URL ending in '/' gets `<name>/<path>` appended, the mirror layout we serve.
+            top[b"url-list"] = [(url if url.endswith("/") else url + "/").encode() for url in self.web_seeds]
         return top
 
 
@@ -61,15 +72,16 @@ class Stats:
     metadata: dict[str, int] = field(default_factory=lambda: {"files": 0, "bytes": 0, "entry_bytes": 0, "tokens": 0})
     skipped: int = 0
 
-    def add(self, path: str, size: int) -> None:
-        """Count one file."""
+    def add(self, path: str, size: int) -> int:
+        """Count one file; return its planning group: rank * 1000 + bucket, METADATA_GROUP, or -1 (skipped)."""
         parsed = parse_path(path)
         parts = path.split("/")
         cost = {"files": 1, "bytes": size, "entry_bytes": entry_bytes(parts, size), "tokens": entry_tokens(parts)}
         if parsed.subset == "metadata":
             for key, value in cost.items():
                 self.metadata[key] += value
-        elif parsed.subset in IMAGE_SUBSETS and parsed.id is not None:
+            return METADATA_GROUP
+        if parsed.subset in IMAGE_SUBSETS and parsed.id is not None:
             arrays = self.buckets.setdefault(
                 parsed.subset,
                 {k: np.zeros(BUCKETS, dtype=np.int64) for k in ("files", "bytes", "entry_bytes", "tokens")},
@@ -77,8 +89,9 @@ class Stats:
             bucket = parsed.id % BUCKETS  # the ID's bucket: a file in the wrong folder still belongs there
             for key, value in cost.items():
                 arrays[key][bucket] += value
-        else:
-            self.skipped += 1
+            return SUBSET_RANK[parsed.subset] * BUCKETS + bucket
+        self.skipped += 1
+        return -1
 
 
 def collect_stats(source: Path, progress: ProgressFn = no_progress) -> Stats:
@@ -170,7 +183,7 @@ def _shard(
     profiles: list[ClientProfile],
 ) -> ShardPlan:
     piece = settings.piece_length or auto_piece_length(totals["bytes"])
-    skel_bytes, skel_tokens = skeleton(settings.top_level(), settings.release, piece)
+    skel_bytes, skel_tokens = skeleton(settings.top_level(), settings.torrent_name, piece)
     pieces = piece_count(totals["bytes"], piece)
     size = torrent_size(skel_bytes, totals["entry_bytes"], pieces)
     tokens = skel_tokens + totals["tokens"]

@@ -7,7 +7,7 @@ these formulas against real encodings.
 
 from __future__ import annotations
 
-from release.bencode import encode, tokens
+from release.bencode import Value, encode, tokens
 
 PIECE_HASH = 20
 
@@ -23,11 +23,11 @@ def entry_tokens(components: list[str]) -> int:
     return 7 + len(components)
 
 
-def skeleton(top: dict[bytes, object], name: str, piece_length: int) -> tuple[int, int]:
+def skeleton(top: dict[bytes, Value], name: str, piece_length: int) -> tuple[int, int]:
     """(bytes, tokens) of a torrent with an empty file list and no pieces, for the given top-level fields."""
-    info = {b"files": [], b"name": name.encode(), b"piece length": piece_length, b"pieces": b""}
-    whole = dict(top) | {b"info": info}
-    return len(encode(whole)), tokens(whole)  # type: ignore[arg-type]
+    info: dict[bytes, Value] = {b"files": [], b"name": name.encode(), b"piece length": piece_length, b"pieces": b""}
+    whole: dict[bytes, Value] = {**top, b"info": info}
+    return len(encode(whole)), tokens(whole)
 
 
 def torrent_size(skeleton_bytes: int, files_bytes: int, pieces: int) -> int:

@@ -1,0 +1,358 @@
+"""One read pass for file hashes and BitTorrent piece hashes together.
+
+A shard's byte stream is its files concatenated in shard order (manifest order restricted to the
+shard: ID ascending, then path). Work goes to the workers as *groups* of whole consecutive files of
+one shard, so every file is read once, by one worker, which feeds its bytes to the file hashers and
+to a piece hasher. The worker hashes the pieces that lie wholly inside its group and hands back the
+raw bytes before its first and after its last piece boundary; the parent (`Stitcher`) joins those
+with the neighbouring groups' into the boundary pieces. Files of no shard (or whose pieces are all
+reused from last year's torrent) travel in plain groups that only compute file hashes.
+
+Groups of different shards interleave in manifest order, so results are re-ordered in a bounded
+window before the manifest lines are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from release.hashing import ALL_ALGORITHMS, BATCH_BYTES, BATCH_FILES, HASHERS, OPEN_FLAGS, READ_SIZE, HashEngine
+from release.manifest.io import record_line
+from release.progress import Ticker
+from release.walk import FileTable
+
+GROUP_BYTES = 64 << 20
+GROUP_FILES = 4096
+REORDER_WINDOW = 50_000  # manifest positions buffered at most before forcing the oldest group out
+
+
+@dataclass
+class Streams:
+    """Which shard stream each table row feeds, and where each shard's hashing starts."""
+
+    piece_length: list[int]
+    shard_of: np.ndarray  # int32 per table row; -1: in no shard
+    offset: np.ndarray  # int64 per table row: stream offset of the file's first byte
+    totals: list[int]  # bytes of each shard's stream
+    start: list[int] = field(default_factory=list)  # stream offset where hashing starts (a piece boundary)
+    reused: list[bytes] = field(default_factory=list)  # piece hashes kept from last year, start // L of them
+
+    def __post_init__(self) -> None:
+        shards = len(self.piece_length)
+        self.start = self.start or [0] * shards
+        self.reused = self.reused or [b""] * shards
+
+    def piece_from(self, row: int, size: int) -> int:
+        """Offset inside the row's file where its bytes start entering the stream (size: not at all)."""
+        shard = int(self.shard_of[row])
+        if shard < 0:
+            return size
+        return min(max(self.start[shard] - int(self.offset[row]), 0), size)
+
+
+def stream_offsets(shard_of: np.ndarray, sizes: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Per row, the offset of its file in its shard's stream (files taken in `order`); and each shard's total."""
+    shards = int(shard_of.max()) + 1 if len(shard_of) else 0
+    ordered_shards = shard_of[order]
+    by_shard = np.argsort(ordered_shards, kind="stable")  # stable: manifest order inside each shard
+    rows = order[by_shard]
+    grouped_shards = ordered_shards[by_shard]
+    grouped_sizes = sizes[rows]
+    exclusive = np.cumsum(grouped_sizes) - grouped_sizes
+    firsts = np.flatnonzero(np.r_[True, grouped_shards[1:] != grouped_shards[:-1]]) if len(rows) else np.zeros(0, int)
+    counts = np.diff(np.r_[firsts, len(rows)])
+    offset = np.zeros(len(shard_of), np.int64)
+    offset[rows] = exclusive - np.repeat(exclusive[firsts], counts)
+    totals = np.bincount(shard_of[shard_of >= 0], weights=sizes[shard_of >= 0], minlength=shards)
+    return offset, [int(t) for t in totals[:shards]]
+
+
+class Item(NamedTuple):
+    """One file of a group: manifest position, table row, where its stream bytes start, hash the file?"""
+
+    position: int
+    row: int
+    piece_from: int
+    hash_file: bool
+
+
+class Group(NamedTuple):
+    """Consecutive files of one shard's stream covering [start, end) (shard -1: file hashes only)."""
+
+    shard: int
+    start: int
+    end: int
+    piece_length: int
+    items: list[Item]
+
+
+class GroupResult(NamedTuple):
+    """What a worker returns for one group."""
+
+    lines: list[tuple[int, bytes]]  # (manifest position, record line) of the files hashed
+    head: bytes  # stream bytes before the group's first piece boundary
+    pieces: bytes  # SHA-1 of every piece wholly inside the group
+    tail: bytes  # stream bytes after its last piece boundary
+    errors: list[str]
+    nbytes: int
+
+
+class PieceSink:
+    """Cuts a group's stream bytes [start, end) into head, whole pieces (hashed) and tail."""
+
+    def __init__(self, start: int, end: int, piece_length: int) -> None:
+        self.pos = start
+        self.length = piece_length
+        self.first = -(-start // piece_length) * piece_length
+        self.last = end // piece_length * piece_length
+        self.bounded = self.first <= end
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.pieces = bytearray()
+        self._piece: Any = None
+
+    def feed(self, data: memoryview) -> None:
+        """Take the next stream bytes."""
+        while len(data):
+            if not self.bounded or self.pos < self.first:
+                n = len(data) if not self.bounded else min(len(data), self.first - self.pos)
+                self.head += data[:n]
+            elif self.pos < self.last:
+                n = min(len(data), self.length - (self.pos - self.first) % self.length)
+                if self._piece is None:
+                    self._piece = hashlib.sha1()
+                self._piece.update(data[:n])
+                if (self.pos + n - self.first) % self.length == 0:
+                    self.pieces += self._piece.digest()
+                    self._piece = None
+            else:
+                n = len(data)
+                self.tail += data
+            self.pos += n
+            data = data[n:]
+
+
+class Stitcher:
+    """Joins one shard's group results, in stream order, into its piece hashes."""
+
+    def __init__(self, piece_length: int, start: int, reused: bytes) -> None:
+        self.length = piece_length
+        self.pos = start
+        self.hashes = bytearray(reused)
+        self.carry = bytearray()
+
+    def add(self, group: Group, result: GroupResult) -> None:
+        """Take the next group's result."""
+        if group.start != self.pos:
+            raise RuntimeError(f"stream gap: group starts at {group.start}, stream is at {self.pos}")
+        self.carry += result.head
+        if len(self.carry) == self.length:
+            self.hashes += hashlib.sha1(self.carry).digest()
+            self.carry.clear()
+        if result.pieces or result.tail:
+            if self.carry:
+                raise RuntimeError("a piece boundary inside a group does not line up with the stream")
+            self.hashes += result.pieces
+            self.carry += result.tail
+        self.pos = group.end
+
+    def finish(self, total: int) -> bytes:
+        """All piece hashes of a stream of `total` bytes."""
+        if self.pos != total:
+            raise RuntimeError(f"stream ended at {self.pos}, expected {total}")
+        if self.carry:
+            self.hashes += hashlib.sha1(self.carry).digest()
+            self.carry.clear()
+        return bytes(self.hashes)
+
+
+_STATE: dict[str, Any] = {}
+
+
+def share(root: str, table: FileTable) -> None:
+    """Worker setup (inherited through fork, nothing pickled): the tree whose rows groups refer to."""
+    _STATE.update(root=root, table=table)
+
+
+def _read_item(path: str, size: int, item: Item, sink: PieceSink | None) -> tuple[tuple[str, ...], str | None]:
+    """Read one file once; feed the file hashers (if asked) and the stream bytes to `sink`."""
+    hashers = [HASHERS[name]() for name in ALL_ALGORITHMS] if item.hash_file else []
+    try:
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as exc:
+        return (), exc.strerror or str(exc)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return (), "not a regular file"
+        if st.st_size != size:
+            return (), f"changed since it was listed ({size} -> {st.st_size} bytes)"
+        pos = 0 if hashers else item.piece_from
+        if pos:
+            os.lseek(fd, pos, os.SEEK_SET)
+        while pos < size:
+            chunk = os.read(fd, min(READ_SIZE, size - pos))
+            if not chunk:
+                return (), f"changed while being read (ended at {pos} of {size} bytes)"
+            for hasher in hashers:
+                hasher.update(chunk)
+            if sink is not None and pos + len(chunk) > item.piece_from:
+                sink.feed(memoryview(chunk)[max(item.piece_from - pos, 0) :])
+            pos += len(chunk)
+    except OSError as exc:
+        return (), exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+    return tuple(h.hexdigest() for h in hashers), None
+
+
+def hash_group(group: Group) -> GroupResult:
+    """Worker side: read every file of the group once; record lines and piece hashes."""
+    root, table = _STATE["root"], _STATE["table"]
+    sink = PieceSink(group.start, group.end, group.piece_length) if group.shard >= 0 else None
+    lines: list[tuple[int, bytes]] = []
+    errors: list[str] = []
+    nbytes = 0
+    for item in group.items:
+        path, size = table.path(item.row), table.size(item.row)
+        digests, error = _read_item(f"{root}/{path}", size, item, sink)
+        if error is not None:  # the build fails; an empty line keeps the output order moving until then
+            errors.append(f"{path}: {error}")
+            if item.hash_file:
+                lines.append((item.position, b""))
+            continue
+        nbytes += size if item.hash_file else size - item.piece_from
+        if item.hash_file:
+            lines.append((item.position, record_line(path, size, table.mtime_ns(item.row), *digests)))
+    if sink is None:
+        return GroupResult(lines, b"", b"", b"", errors, nbytes)
+    return GroupResult(lines, bytes(sink.head), bytes(sink.pieces), bytes(sink.tail), errors, nbytes)
+
+
+class _Pending:
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.end = start  # stream end (shard groups)
+        self.nbytes = 0  # bytes to read
+        self.items: list[Item] = []
+
+
+Planned = tuple[int, bytes | None]  # (table row, its reused manifest line or None)
+
+
+class SinglePass:
+    """Drives the groups through a HashEngine; yields manifest lines in order, stitches piece hashes."""
+
+    def __init__(self, table: FileTable, streams: Streams | None, hash_files: bool, ticker: Ticker) -> None:
+        self.table = table
+        self.streams = streams
+        self.hash_files = hash_files
+        self.ticker = ticker
+        self.errors: list[str] = []
+        self.stitchers: list[Stitcher] = []
+        if streams is not None:
+            self.stitchers = [
+                Stitcher(length, start, reused)
+                for length, start, reused in zip(streams.piece_length, streams.start, streams.reused, strict=True)
+            ]
+        self.hashed_files = 0
+        self.hashed_bytes = 0
+        self._done: dict[int, bytes] = {}
+        self._next = 0
+        self._pending: dict[int, _Pending] = {}
+
+    def run(self, engine: HashEngine, planned: Iterator[Planned]) -> Iterator[bytes]:
+        """Consume `planned` (manifest order); yield runs of record lines in that order (none unless hashing files)."""
+        sent: deque[Group] = deque()
+
+        def groups() -> Iterator[Group]:
+            for group in self._groups(planned):
+                sent.append(group)
+                yield group
+
+        for result in engine.map_batches(hash_group, groups()):
+            self._take(sent.popleft(), result)
+            if lines := self._flush():
+                yield lines
+        if lines := self._flush():
+            yield lines
+
+    def piece_hashes(self) -> list[bytes]:
+        """Every shard's piece hashes, once `run` is exhausted without errors."""
+        assert self.streams is not None and not self.errors
+        return [s.finish(total) for s, total in zip(self.stitchers, self.streams.totals, strict=True)]
+
+    def _take(self, group: Group, result: GroupResult) -> None:
+        if group.shard >= 0 and not result.errors and not self.errors:
+            self.stitchers[group.shard].add(group, result)
+        for position, line in result.lines:
+            self._done[position] = line
+        self.errors.extend(result.errors)
+        self.ticker.add(len(group.items), result.nbytes)
+
+    def _flush(self) -> bytes:
+        lines = []
+        while self._next in self._done:
+            lines.append(self._done.pop(self._next))
+            self._next += 1
+        return b"".join(lines)
+
+    def _groups(self, planned: Iterator[Planned]) -> Iterator[Group]:
+        table, streams = self.table, self.streams
+        guard = 0
+        for position, (row, line) in enumerate(planned):
+            size = table.size(row)
+            hash_file = self.hash_files and line is None
+            if self.hash_files and line is not None:
+                self._done[position] = line
+            shard, piece_from = -1, size
+            if streams is not None:
+                piece_from = streams.piece_from(row, size)
+                if piece_from < size:
+                    shard = int(streams.shard_of[row])
+            if hash_file or shard >= 0:
+                pending = self._pending.get(shard)
+                if pending is None:
+                    start = int(streams.offset[row]) + piece_from if streams is not None and shard >= 0 else 0
+                    pending = self._pending[shard] = _Pending(start)
+                pending.items.append(Item(position, row, piece_from, hash_file))
+                if hash_file:
+                    self.hashed_files += 1
+                    self.hashed_bytes += size
+                if shard >= 0:
+                    pending.end += size - piece_from
+                pending.nbytes += size if hash_file else size - piece_from
+                if self._full(shard, pending):
+                    yield self._group(shard)
+            if self.hash_files and position - self._next > REORDER_WINDOW and position >= guard:
+                guard = position + REORDER_WINDOW // 4
+                yield self._oldest()
+        for shard in sorted(self._pending, key=lambda s: self._pending[s].items[0].position):
+            yield self._group(shard)
+
+    def _full(self, shard: int, pending: _Pending) -> bool:
+        if shard < 0:
+            return len(pending.items) >= BATCH_FILES or pending.nbytes >= BATCH_BYTES
+        assert self.streams is not None
+        limit = max(GROUP_BYTES, 8 * self.streams.piece_length[shard])
+        return pending.nbytes >= limit or len(pending.items) >= GROUP_FILES
+
+    def _group(self, shard: int) -> Group:
+        pending = self._pending.pop(shard)
+        length = self.streams.piece_length[shard] if self.streams is not None and shard >= 0 else 0
+        return Group(shard, pending.start, pending.end, length, pending.items)
+
+    def _oldest(self) -> Group:
+        """The pending group holding the oldest position (or an empty one, to let results drain)."""
+        if not self._pending:
+            return Group(-1, 0, 0, 0, [])
+        shard = min(self._pending, key=lambda s: self._pending[s].items[0].position)
+        return self._group(shard)

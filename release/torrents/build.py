@@ -1,0 +1,245 @@
+"""`torrents build`: ID-ordered v1 shards, piece hashes from one read pass, yearly reuse, same bytes every time.
+
+`prepare` turns a file table into shards (the plan), each shard's files in ID order and the
+stream layout; with last year's torrents it keeps their piece hashes for the unchanged prefix.
+`SinglePass` (stream.py) then hashes what is left, alone or together with a manifest build, and
+`write_torrents` encodes the .torrent files and the reproducible tarball of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from release.atomic import atomic_output
+from release.errors import BadInput, InputIOError
+from release.hashing import HashEngine
+from release.layout import BUCKETS, SUBSET_RANK
+from release.manifest.io import ManifestReader
+from release.progress import ProgressFn, Ticker, no_progress
+from release.readpass import SinglePass, Streams, share, stream_offsets
+from release.tarball import write_tar_xz
+from release.torrents.lint import lint_torrent
+from release.torrents.metainfo import encode_torrent
+from release.torrents.plan import METADATA_GROUP, Stats, TorrentPlan, TorrentSettings, plan_torrents
+from release.torrents.profiles import DEFAULT_PROFILES
+from release.torrents.reuse import Reuse, find_reuse, unchanged_rows
+from release.walk import FileTable
+
+
+@dataclass
+class Prepared:
+    """Shards of a release ready to hash: the plan, each shard's rows in order, the stream layout."""
+
+    settings: TorrentSettings
+    plan: TorrentPlan
+    rows: list[np.ndarray]
+    streams: Streams
+    reuse: list[Reuse | None]
+
+
+class ShardReport(BaseModel):
+    """One written .torrent."""
+
+    name: str
+    file: str
+    info_hash: str
+    files: int
+    bytes: int
+    piece_length: int
+    pieces: int
+    torrent_bytes: int
+    tokens: int
+    reused_pieces: int
+    hashed_bytes: int
+    reused_bytes: int
+    fits: dict[str, bool]
+
+
+class TorrentsReport(BaseModel):
+    """What `torrents build` wrote."""
+
+    release: str
+    output: str
+    tarball: str
+    shards: list[ShardReport]
+    hashed_bytes: int
+    reused_bytes: int
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class TorrentJob:
+    """What to build: settings, where, how many shards, for which clients, and last year's torrents."""
+
+    settings: TorrentSettings
+    output: Path
+    shards: int | None = None
+    profiles: tuple[str, ...] = DEFAULT_PROFILES
+    previous: Path | None = None
+    previous_manifest: Path | None = None
+    new_manifest: Path | None = None
+
+
+def prepare_job(table: FileTable, job: TorrentJob) -> Prepared:
+    """`prepare` with a job's options."""
+    return prepare(
+        table,
+        job.settings,
+        shards=job.shards,
+        profiles=job.profiles,
+        previous=job.previous,
+        previous_manifest=job.previous_manifest,
+        new_manifest=job.new_manifest,
+    )
+
+
+def build_torrents(
+    root: Path, job: TorrentJob, *, workers: int | None = None, progress: ProgressFn = no_progress
+) -> TorrentsReport:
+    """`torrents build`: the file list from `job.new_manifest` (or a walk of `root`), then hash and write."""
+    from release.manifest.build import scan_tree  # the walk lives with the manifest builder
+
+    if not root.is_dir():
+        raise BadInput(str(root), "not a directory")
+    table = table_from_manifest(job.new_manifest) if job.new_manifest is not None else scan_tree(root, progress)[0]
+    prepared = prepare_job(table, job)
+    hashes = hash_pieces(root, table, prepared, workers, progress)
+    return write_torrents(table, prepared, hashes, job.output, job.profiles)
+
+
+def table_from_manifest(manifest: Path) -> FileTable:
+    """A FileTable (path, size, mtime) of a manifest's records, in its (manifest) order."""
+    table = FileTable()
+    for record in ManifestReader(manifest):
+        table.add(record.path, record.size, record.mtime_ns)
+    return table
+
+
+def _groups(table: FileTable, stats: Stats) -> np.ndarray:
+    """Count every row into `stats`; return each row's planning group (rank*1000+bucket, metadata, or -1)."""
+    groups = np.full(len(table), -1, dtype=np.int32)
+    for row in range(len(table)):
+        groups[row] = stats.add(table.path(row), table.size(row))
+    return groups
+
+
+def prepare(
+    table: FileTable,
+    settings: TorrentSettings,
+    *,
+    shards: int | None = None,
+    profiles: tuple[str, ...] = DEFAULT_PROFILES,
+    previous: Path | None = None,
+    previous_manifest: Path | None = None,
+    new_manifest: Path | None = None,
+) -> Prepared:
+    """Plan the shards of `table` and lay out their streams (reusing last year's pieces where it can)."""
+    stats = Stats()
+    groups = _groups(table, stats)
+    plan = plan_torrents(stats, settings, shards=shards, profiles=profiles)
+    lookup = np.full(METADATA_GROUP + 1, -1, dtype=np.int32)
+    for index, shard in enumerate(plan.shards):
+        if shard.subset == "metadata":
+            lookup[METADATA_GROUP] = index
+        else:
+            base = SUBSET_RANK[shard.subset] * BUCKETS
+            assert shard.first_bucket is not None and shard.last_bucket is not None
+            lookup[base + shard.first_bucket : base + shard.last_bucket + 1] = index
+    shard_of = np.where(groups >= 0, lookup[np.maximum(groups, 0)], -1).astype(np.int32)
+    order = table.order()
+    rows = [order[shard_of[order] == index] for index in range(len(plan.shards))]
+    offset, totals = stream_offsets(shard_of, table.sizes(), order)
+    totals += [0] * (len(plan.shards) - len(totals))
+    lengths = [shard.piece_length for shard in plan.shards]
+    reuse: list[Reuse | None] = [None] * len(plan.shards)
+    if previous is not None:
+        if previous_manifest is None:
+            raise BadInput(str(previous), "--previous needs --previous-manifest: last year's manifest")
+        unchanged = unchanged_rows(table, order, previous_manifest, new_manifest)
+        for index, shard in enumerate(plan.shards):
+            reuse[index] = find_reuse(previous, shard.name, table, rows[index], unchanged)
+            if reuse[index] is not None:
+                lengths[index] = reuse[index].piece_length  # type: ignore[union-attr]
+    streams = Streams(
+        piece_length=lengths,
+        shard_of=shard_of,
+        offset=offset,
+        totals=totals,
+        start=[r.start if r else 0 for r in reuse],
+        reused=[r.hashes if r else b"" for r in reuse],
+    )
+    return Prepared(settings, plan, rows, streams, reuse)
+
+
+def hash_pieces(
+    root: Path, table: FileTable, prepared: Prepared, workers: int | None = None, progress: ProgressFn = no_progress
+) -> list[bytes]:
+    """Read what the shards need (once, on every core) and return each shard's piece hashes."""
+    streams = prepared.streams
+    needed = sum(t - s for t, s in zip(streams.totals, streams.start, strict=True))
+    ticker = Ticker(progress, "pieces", None, needed)
+    single = SinglePass(table, streams, hash_files=False, ticker=ticker)
+    order = (row for rows in prepared.rows for row in rows.tolist())  # shard by shard: one stream at a time
+    with HashEngine(workers, share, (str(root), table)) as engine:
+        for _ in single.run(engine, ((row, None) for row in order)):
+            pass
+    ticker.finish()
+    if single.errors:
+        problems = "; ".join(single.errors[:20])
+        raise InputIOError(str(root), f"{len(single.errors)} file(s) could not be read: {problems}")
+    return single.piece_hashes()
+
+
+def write_torrents(
+    table: FileTable, prepared: Prepared, hashes: list[bytes], output: Path, profiles: tuple[str, ...]
+) -> TorrentsReport:
+    """Encode every shard's .torrent into `output` (atomically), then the tarball of them all."""
+    settings, plan, streams = prepared.settings, prepared.plan, prepared.streams
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputIOError(str(output), f"cannot create folder: {exc.strerror}") from exc
+    reports: list[ShardReport] = []
+    members: list[tuple[str, Path]] = []
+    for index, shard in enumerate(plan.shards):
+        files = [(table.path(row), table.size(row)) for row in prepared.rows[index].tolist()]
+        length = streams.piece_length[index]
+        data, info_hash = encode_torrent(settings, length, hashes[index], files)
+        target = output / f"{shard.name}.torrent"
+        with atomic_output(target) as handle:
+            handle.write(data)
+        members.append((target.name, target))
+        lint = lint_torrent(target, profiles)
+        reused = len(prepared.reuse[index].hashes) // 20 if prepared.reuse[index] else 0  # type: ignore[union-attr]
+        reports.append(
+            ShardReport(
+                name=shard.name,
+                file=str(target),
+                info_hash=info_hash,
+                files=len(files),
+                bytes=streams.totals[index],
+                piece_length=length,
+                pieces=len(hashes[index]) // 20,
+                torrent_bytes=len(data),
+                tokens=lint.tokens,
+                reused_pieces=reused,
+                hashed_bytes=streams.totals[index] - streams.start[index],
+                reused_bytes=streams.start[index],
+                fits={name: fit.fits for name, fit in lint.profiles.items()},
+            )
+        )
+    tarball = output / f"{settings.release}-torrents.tar.xz"
+    write_tar_xz(tarball, members, settings.creation_date or 0)
+    return TorrentsReport(
+        release=settings.release,
+        output=str(output),
+        tarball=str(tarball),
+        shards=reports,
+        hashed_bytes=sum(r.hashed_bytes for r in reports),
+        reused_bytes=sum(r.reused_bytes for r in reports),
+        warnings=plan.warnings,
+    )

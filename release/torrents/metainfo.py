@@ -1,0 +1,112 @@
+"""Reading and writing v1 metainfo (.torrent) files.
+
+Reading is bounded and refuses what no client should accept from us: malformed bencode, a
+missing or non-v1 info dictionary, and unsafe names or paths (absolute, `..`, empty, NUL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from release.bencode import BencodeError, Value, decode, encode, iter_files
+from release.errors import BadInput, InputIOError, UnsafePath
+from release.torrents.lint import MAX_READ, unsafe_component
+from release.torrents.plan import TorrentSettings
+
+PIECE_HASH = 20
+
+
+@dataclass(frozen=True)
+class Metainfo:
+    """The parts of a v1 torrent that locate and check its data."""
+
+    source: str
+    name: str
+    piece_length: int
+    pieces: bytes
+    paths: list[str]
+    lengths: list[int]
+    info_hash: str
+
+    @property
+    def piece_count(self) -> int:
+        """Number of pieces."""
+        return len(self.pieces) // PIECE_HASH
+
+    @property
+    def total(self) -> int:
+        """Bytes of all files."""
+        return sum(self.lengths)
+
+
+def encode_torrent(
+    settings: TorrentSettings, piece_length: int, pieces: bytes, files: list[tuple[str, int]]
+) -> tuple[bytes, str]:
+    """The .torrent bytes and hex info-hash of a v1 multi-file torrent (canonical bencode)."""
+    entries: list[Value] = [
+        {b"length": size, b"path": [part.encode("utf-8", "surrogateescape") for part in path.split("/")]}
+        for path, size in files
+    ]
+    info: dict[bytes, Value] = {
+        b"files": entries,
+        b"name": settings.torrent_name.encode(),
+        b"piece length": piece_length,
+        b"pieces": pieces,
+    }
+    top: dict[bytes, Value] = {**settings.top_level(), b"info": info}
+    return encode(top), hashlib.sha1(encode(info)).hexdigest()
+
+
+def load_torrent(path: Path) -> Metainfo:
+    """Decode a v1 .torrent, refusing malformed data and unsafe names; BadInput/UnsafePath on faults."""
+    try:
+        if os.path.getsize(path) > MAX_READ:
+            raise BadInput(str(path), f"larger than {MAX_READ:,} bytes; not a torrent we can load")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputIOError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        decoded = decode(data)
+    except BencodeError as exc:
+        raise BadInput(str(path), f"not a valid .torrent: {exc}") from exc
+    top = decoded.value
+    info = top.get(b"info") if isinstance(top, dict) else None
+    if not isinstance(info, dict) or decoded.info_span is None:
+        raise BadInput(str(path), "no info dictionary")
+    name, length, pieces = info.get(b"name"), info.get(b"piece length"), info.get(b"pieces")
+    if not isinstance(name, bytes) or not isinstance(length, int) or not isinstance(pieces, bytes):
+        raise BadInput(str(path), "not a v1 torrent (info needs name, piece length and pieces)")
+    if length <= 0 or len(pieces) % PIECE_HASH:
+        raise BadInput(str(path), "bad piece length or pieces field")
+    if (why := unsafe_component(name)) is not None:
+        raise UnsafePath(str(path), f"unsafe torrent name: {why}")
+    paths: list[str] = []
+    lengths: list[int] = []
+    try:
+        for components, size in iter_files(info):
+            bad = next((why for c in components if (why := unsafe_component(c)) is not None), None)
+            if bad is not None or not components or size < 0:
+                shown = b"/".join(components).decode("utf-8", "replace")
+                raise UnsafePath(str(path), f"unsafe file entry {shown!r}: {bad or 'empty path or negative length'}")
+            paths.append("/".join(c.decode("utf-8", "surrogateescape") for c in components))
+            lengths.append(size)
+    except BencodeError as exc:
+        raise BadInput(str(path), exc.problem) from exc
+    if b"files" not in info:  # single-file torrent: the name is the file
+        paths = [name.decode("utf-8", "surrogateescape")]
+    expected = -(-sum(lengths) // length)
+    if len(pieces) // PIECE_HASH != expected:
+        raise BadInput(str(path), f"{len(pieces) // PIECE_HASH} piece hashes for {expected} pieces of data")
+    start, end = decoded.info_span
+    return Metainfo(
+        source=str(path),
+        name=name.decode("utf-8", "surrogateescape"),
+        piece_length=length,
+        pieces=pieces,
+        paths=paths,
+        lengths=lengths,
+        info_hash=hashlib.sha1(data[start:end]).hexdigest(),
+    )
