@@ -31,12 +31,18 @@ SHOWN_PROBLEMS = 50
   booru-release verify mydl --manifest m.jsonl.zst --files-from buckets-0000-0099.txt --refetch-list refetch.txt
 
   booru-release verify danbooru2019 --manifest m.jsonl.zst --fast --complete
+
+  booru-release verify downloads/danbooru2019 --torrent danbooru2019-0.torrent --torrent danbooru2019-1.torrent
 """,
 )
 @command
 def verify_cmd(
     root: Annotated[Path, typer.Argument(help="Downloaded (possibly partial) release root.")],
     manifest: Annotated[Path | None, typer.Option(help="Manifest to check against.")] = None,
+    torrent: Annotated[
+        list[Path] | None,
+        typer.Option(help="Check against .torrent files instead (repeatable): piece by piece, no manifest."),
+    ] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Presence and size only, no hashing.")] = False,
     strong: Annotated[bool, typer.Option("--strong", help="Compare sha256 instead of xxh3-128.")] = False,
     files_from: Annotated[
@@ -52,10 +58,15 @@ def verify_cmd(
 ) -> int:
     """Check a full or partial download file by file: OK / CORRUPT / MISSING / EXTRA.
 
+    With --torrent: piece by piece, OK / CORRUPT / SUSPECT (shares a failed piece) / MISSING / UNCHECKED.
     Exit 0 when every present file is OK (MISSING and EXTRA fail only with --complete), 1 otherwise.
     """
+    if torrent:
+        if manifest is not None or fast or strong or files_from is not None or report is not None:
+            raise BadInput("--torrent", "--torrent works alone: not with --manifest, --fast, --strong, --files-from")
+        return _verify_torrents(root, torrent, complete, refetch_list, workers, json_out)
     if manifest is None:
-        raise BadInput("--manifest", "verify needs --manifest FILE")
+        raise BadInput("--manifest", "verify needs --manifest FILE or --torrent FILE")
     if fast and strong:
         raise BadInput("--fast/--strong", "choose one of --fast and --strong")
     from release.verify import verify_tree  # imported here: keeps `--help` and other commands fast
@@ -105,3 +116,42 @@ def _print(result: VerifyReport) -> None:
     console.print(
         f"{verdict}: {result.totals.OK:,} files OK, {human_bytes(result.bytes_checked)} checked ({result.mode})"
     )
+
+
+def _verify_torrents(
+    root: Path, torrents: list[Path], complete: bool, refetch_list: Path | None, workers: int | None, json_out: bool
+) -> int:
+    from release.torrents.check import STATUSES, check_torrent
+
+    results = []
+    with ProgressView(not json_out) as view:
+        for torrent in torrents:
+            results.append(check_torrent(root, torrent, workers, view))
+    failed = any(r.failed(complete) for r in results)
+    if refetch_list is not None:
+        wanted = {"CORRUPT", "SUSPECT", "MISSING", "UNCHECKED"}
+        lines = sorted({f"./{p.path}\n" for r in results for p in r.problems if p.status in wanted})
+        with atomic_output(refetch_list) as handle:
+            handle.write("".join(lines).encode("utf-8", "surrogateescape"))
+    if json_out:
+        emit_json({"torrents": [r.model_dump() | {"failed": r.failed(complete)} for r in results], "failed": failed})
+        return EXIT_FAILED if failed else 0
+    console = out_console()
+    table = Table("torrent", "pieces ok", "failed", "unchecked", *STATUSES)
+    for r in results:
+        table.add_row(
+            Path(r.torrent).name,
+            f"{r.pieces_ok:,}",
+            f"{r.pieces_failed:,}",
+            f"{r.pieces_unchecked:,}",
+            *(f"{r.counts[s]:,}" for s in STATUSES),
+        )
+    console.print(table)
+    problems = [p for r in results for p in r.problems]
+    for problem in problems[:SHOWN_PROBLEMS]:
+        console.print(f"{problem.status:9} {problem.path}  ({problem.reason})")
+    if len(problems) > SHOWN_PROBLEMS:
+        console.print(f"… {len(problems) - SHOWN_PROBLEMS:,} more not shown (use --json)")
+    ok = sum(r.counts["OK"] for r in results)
+    console.print(f"{'FAILED' if failed else 'OK'}: {ok:,} files OK, {human_bytes(sum(r.bytes for r in results))}")
+    return EXIT_FAILED if failed else 0
