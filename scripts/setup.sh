@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 debs=(rsync zstd)
 if [[ "${1:-}" == "--test" ]]; then
+  # hashing anchors, then real BitTorrent parts: tracker, independent clients, torrent makers, netns
   debs+=(xxhash b3sum rhash hashdeep coreutils util-linux time)
+  debs+=(opentracker transmission-cli aria2 mktorrent iproute2)
 fi
 missing=()
 for pkg in "${debs[@]}"; do

@@ -175,7 +175,7 @@ def check_torrent(
     nonzero = np.flatnonzero(lengths > 0)
     first = nonzero[np.searchsorted(ends[nonzero], piece_low, side="right")] if count else nonzero[:0]
     last = nonzero[np.searchsorted(starts[nonzero], piece_high, side="left") - 1] if count else nonzero[:0]
-    bad = np.r_[0, np.cumsum(~usable)]
+    bad = np.r_[0, np.cumsum(~usable & (lengths > 0))]  # a missing empty file blocks no piece
     checkable = bad[last + 1] - bad[first] == 0 if count else np.zeros(0, dtype=bool)
     ticker = Ticker(progress, "pieces", None, int((piece_high - piece_low)[checkable].sum()) if count else 0)
     failed = np.zeros(count, dtype=bool)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from release.bencode import BencodeError, decode, encode, tokens
+from release.bencode import BencodeError, Value, decode, encode, tokens
 from release.torrents.lint import lint_torrent
 from release.torrents.plan import Stats, TorrentSettings, auto_piece_length, plan_torrents
 from release.torrents.sizes import PIECE_HASH, entry_bytes, entry_tokens, piece_count
@@ -12,7 +12,7 @@ from tests.conftest import Dataset
 
 
 def test_round_trip_is_canonical() -> None:
-    value = {b"b": [1, -2, b"x"], b"a": {b"k": b""}, b"c": 0}
+    value: Value = {b"b": [1, -2, b"x"], b"a": {b"k": b""}, b"c": 0}
     data = encode(value)
     assert data == b"d1:ad1:k0:e1:bli1ei-2e1:xe1:ci0ee"
     decoded = decode(data)
