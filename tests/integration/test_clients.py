@@ -160,6 +160,7 @@ def _append_only_next_year(dataset: Dataset, target: Path) -> Path:
         relative = path.relative_to(old)
         if path.is_file() and relative.parts[0] in ("original", "512px"):
             (target / relative).unlink(missing_ok=True)  # undo this year's replacements and takedowns
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
             (target / relative).hardlink_to(path)
     return target
 
