@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from release.errors import InputIOError
 from release.hashing import ALL_ALGORITHMS, BATCH_BYTES, BATCH_FILES, HASHERS, OPEN_FLAGS, READ_SIZE, HashEngine
 from release.manifest.io import record_line
 from release.progress import Ticker
@@ -31,7 +32,8 @@ from release.walk import FileTable
 
 GROUP_BYTES = 64 << 20
 GROUP_FILES = 4096
-REORDER_WINDOW = 50_000  # manifest positions buffered at most before forcing the oldest group out
+REORDER_WINDOW = 50_000
+MAX_LISTED_ERRORS = 20  # manifest positions buffered at most before forcing the oldest group out
 
 
 @dataclass
@@ -284,6 +286,14 @@ class SinglePass:
                 yield lines
         if lines := self._flush():
             yield lines
+
+    def raise_errors(self, root: str, hint: str | None = None) -> None:
+        """Raise one InputIOError naming the files that could not be read (the first 20), if any."""
+        if not self.errors:
+            return
+        shown = "; ".join(self.errors[:MAX_LISTED_ERRORS])
+        more = f" (and {len(self.errors) - MAX_LISTED_ERRORS} more)" if len(self.errors) > MAX_LISTED_ERRORS else ""
+        raise InputIOError(root, f"{len(self.errors)} file(s) could not be read: {shown}{more}", hint)
 
     def piece_hashes(self) -> list[bytes]:
         """Every shard's piece hashes, once `run` is exhausted without errors."""

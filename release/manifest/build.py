@@ -18,8 +18,6 @@ from release.readpass import SinglePass, share
 from release.torrents.build import TorrentJob, TorrentsReport, prepare_job, write_torrents
 from release.walk import FileTable, WalkEntry, list_dir, walk
 
-MAX_LISTED_ERRORS = 20
-
 
 class BuildReport(BaseModel):
     """What a manifest build did."""
@@ -169,14 +167,9 @@ def build_manifest(
         for lines in single.run(engine, _plan(table, prev_reader)):
             writer.write_line(lines)
         ticker.finish()
-        if single.errors:
-            errors = single.errors
-            more = f" (and {len(errors) - MAX_LISTED_ERRORS} more)" if len(errors) > MAX_LISTED_ERRORS else ""
-            raise InputIOError(
-                str(root),
-                f"{len(errors)} file(s) could not be read: " + "; ".join(errors[:MAX_LISTED_ERRORS]) + more,
-                "fix the permissions or remove the files, then build again; no manifest was written",
-            )
+        single.raise_errors(
+            str(root), "fix the permissions or remove the files, then build again; no manifest was written"
+        )
     torrents_report = None
     if prepared is not None and torrents is not None:
         torrents_report = write_torrents(table, prepared, single.piece_hashes(), torrents.output, torrents.profiles)

@@ -188,9 +188,7 @@ def hash_pieces(
         for _ in single.run(engine, ((row, None) for row in order)):
             pass
     ticker.finish()
-    if single.errors:
-        problems = "; ".join(single.errors[:20])
-        raise InputIOError(str(root), f"{len(single.errors)} file(s) could not be read: {problems}")
+    single.raise_errors(str(root))
     return single.piece_hashes()
 
 
