@@ -16,6 +16,7 @@ class Progress:
     total: int | None = None
     bytes_done: int = 0
     bytes_total: int | None = None
+    final: bool = False  # the stage's last report
 
 
 ProgressFn = Callable[[Progress], None]
@@ -56,7 +57,7 @@ class Ticker:
 
     def finish(self) -> None:
         """Report the final counts."""
-        self._emit()
+        self._emit(final=True)
 
-    def _emit(self) -> None:
-        self.callback(Progress(self.stage, self.done, self.total, self.bytes_done, self.bytes_total))
+    def _emit(self, final: bool = False) -> None:
+        self.callback(Progress(self.stage, self.done, self.total, self.bytes_done, self.bytes_total, final))

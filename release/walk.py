@@ -99,9 +99,9 @@ class FileTable:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def add(self, path: str, size: int = 0, mtime_ns: int = 0) -> None:
-        """Append one row."""
-        self._keys.append(packed_key(path))
+    def add(self, path: str, size: int = 0, mtime_ns: int = 0, key: int | None = None) -> None:
+        """Append one row; `key` orders it (default: the manifest order's packed key)."""
+        self._keys.append(packed_key(path) if key is None else key)
         self._sizes.append(size)
         self._mtimes.append(mtime_ns)
         self._blob += path.encode("utf-8", "surrogateescape")
@@ -151,7 +151,7 @@ class FileTable:
         return {int(r): (int(files[r]), int(nbytes[r])) for r in np.flatnonzero(files)}
 
     def order(self) -> np.ndarray:
-        """Row indices in manifest order (subset, ID, then path component-wise)."""
+        """Row indices in key order (by default manifest order: subset, ID), ties by path component-wise."""
         keys = np.frombuffer(self._keys, dtype=np.int64) if len(self) else np.zeros(0, np.int64)
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]

@@ -10,6 +10,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # hashing anchors, then real BitTorrent parts: tracker, independent clients, torrent makers, netns
   debs+=(xxhash b3sum rhash hashdeep coreutils util-linux time)
   debs+=(opentracker transmission-cli aria2 mktorrent iproute2)
+  debs+=(jq)  # select is checked against the jq pipeline users write
 fi
 missing=()
 for pkg in "${debs[@]}"; do

@@ -17,8 +17,23 @@ manifest_app = typer.Typer(help="Build, compare and export file manifests.", no_
 app.add_typer(manifest_app, name="manifest")
 torrents_app = typer.Typer(help="Plan and check BitTorrent shards.", no_args_is_help=True)
 app.add_typer(torrents_app, name="torrents")
+rsync_app = typer.Typer(help="Public rsync file lists and daemon configuration.", no_args_is_help=True)
+app.add_typer(rsync_app, name="rsync")
+metadata_app = typer.Typer(help="Archive, package and summarise the metadata export.", no_args_is_help=True)
+app.add_typer(metadata_app, name="metadata")
 
-from release.cli import cmd_demo, cmd_manifest, cmd_scan, cmd_synth, cmd_torrents, cmd_verify  # noqa: E402,F401
+from release.cli import (  # noqa: E402,F401
+    cmd_demo,
+    cmd_manifest,
+    cmd_metadata,
+    cmd_reconstruct,
+    cmd_rsync,
+    cmd_scan,
+    cmd_select,
+    cmd_synth,
+    cmd_torrents,
+    cmd_verify,
+)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from release.torrents.build import TorrentsReport
     from release.torrents.plan import TorrentPlan
 
+
 @torrents_app.command(
     "plan",
     epilog="""[b]Examples[/b]
@@ -97,7 +98,8 @@ def _print_plan(plan: TorrentPlan) -> None:
             tight if room >= 0 else f"[red]{tight}[/]",
         )
     out_console().print(table)
-    message(f"profiles: {', '.join(plan.profiles)}; shards per subset: {plan.shard_counts}")
+    counts = ", ".join(f"{subset} {n}" for subset, n in plan.shard_counts.items())
+    message(f"profiles: {', '.join(plan.profiles)}; shards per subset: {counts}")
 
 
 @torrents_app.command(

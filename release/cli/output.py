@@ -63,7 +63,7 @@ class ProgressView:
         self.tty = err_console().is_terminal
         self._rich: RichProgress | None = None
         self._tasks: dict[str, TaskID] = {}
-        self._last_line = 0.0
+        self._last_line = time.monotonic()  # the first line after LINE_INTERVAL, not at once
 
     def __enter__(self) -> ProgressView:
         if self.enabled and self.tty:
@@ -99,7 +99,7 @@ class ProgressView:
             )
             return
         now = time.monotonic()
-        if now - self._last_line >= LINE_INTERVAL:
+        if event.final or now - self._last_line >= LINE_INTERVAL:
             self._last_line = now
             total = f"/{event.total:,}" if event.total else ""
             btotal = f"/{human_bytes(event.bytes_total)}" if event.bytes_total else ""

@@ -68,3 +68,21 @@ def test_bagit_catches_a_changed_file(
     assert run.code == 0
     proc = subprocess.run([sys.executable, "-m", "bagit", "--validate", str(bag)], capture_output=True, text=True)
     assert proc.returncode != 0 and victim in proc.stderr
+
+
+JQ_1GIRL_SAFE = (
+    'select(.rating == "s" and any(.tags[]; .name == "1girl")) '
+    '| "./original/\\((.id | tonumber) % 1000 | tostring | ("000" + .)[-4:])/\\(.id).\\(.file_ext)"'
+)
+
+
+def test_select_gives_what_the_jq_pipeline_gives(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
+    root = dataset.root(2019)
+    chunks = sorted(str(p) for p in (root / "metadata").iterdir() if p.is_file())
+    jq = subprocess.run([need("jq"), "-r", JQ_1GIRL_SAFE, *chunks], capture_output=True, text=True, check=True)
+    wanted = [line for line in jq.stdout.splitlines() if (root / line[2:]).is_file()]
+    got = cli("select", "--metadata", root, "--tag", "1girl", "--rating", "s", "-o", tmp_path / "l.txt", "--json")
+    assert got.code == 0, got.stderr
+    listed = (tmp_path / "l.txt").read_text().splitlines()
+    assert sorted(listed) == sorted(wanted) and len(listed) > 10
+    assert got.json()["listed"] == len(listed)

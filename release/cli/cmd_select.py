@@ -1,0 +1,98 @@
+"""`booru-release select`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from release.cli import app
+from release.cli.errors import command
+from release.cli.output import JsonOpt, ProgressView, emit_json, message
+from release.errors import BadInput
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_IDS = re.compile(r"([0-9]*)-([0-9]*)")
+
+
+def _date(value: str | None, option: str) -> str | None:
+    if value is not None and not _DATE.fullmatch(value):
+        raise BadInput(option, f"{value!r} is not a date like 2019-12-31")
+    return value
+
+
+def _ids(value: str | None) -> tuple[int | None, int | None]:
+    if value is None:
+        return None, None
+    match = _IDS.fullmatch(value)
+    if match is None or value == "-":
+        raise BadInput("--ids", f"{value!r} is not a range like 1000-2000, 1000- or -2000")
+    low, high = (int(g) if g else None for g in match.groups())
+    return low, high
+
+
+@app.command(
+    "select",
+    epilog="""[b]Examples[/b]
+
+  # safe 512px images tagged 1girl and solo, for rsync --files-from
+  booru-release select --metadata danbooru2019 --tag 1girl --tag solo --rating s --subset 512px -o list.txt
+  rsync -r --files-from=list.txt rsync://mirror/danbooru2019/ ./danbooru2019/
+
+  booru-release select --metadata danbooru2019 --since 2019-01-01 --ext png --min-score 10 -o png2019.txt
+""",
+)
+@command
+def select_cmd(
+    metadata: Annotated[Path, typer.Option("--metadata", help="Release root (its metadata/ chunks are read).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The --files-from list to write.")],
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Post has this tag (repeatable: all of them).")] = None,
+    not_tag: Annotated[list[str] | None, typer.Option("--not-tag", help="Post lacks this tag (repeatable).")] = None,
+    rating: Annotated[list[str] | None, typer.Option("--rating", help="s, q or e (repeatable: any of them).")] = None,
+    since: Annotated[str | None, typer.Option(help="Uploaded on or after YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Uploaded on or before YYYY-MM-DD.")] = None,
+    ids: Annotated[str | None, typer.Option(help="ID range A-B (inclusive; A- or -B open).")] = None,
+    ext: Annotated[list[str] | None, typer.Option("--ext", help="Original file extension (repeatable).")] = None,
+    subset: Annotated[str, typer.Option(help="original or 512px.")] = "original",
+    min_score: Annotated[int | None, typer.Option(help="Score at least N.")] = None,
+    json_out: JsonOpt = False,
+) -> int:
+    """Write the files matching a metadata query (the jq query, done for you) as a --files-from list."""
+    from release.select import Query, select
+
+    if subset not in ("original", "512px"):
+        raise BadInput("--subset", f"{subset!r}: choose original or 512px")
+    bad = [r for r in rating or [] if r not in ("s", "q", "e")]
+    if bad:
+        raise BadInput("--rating", f"{bad[0]!r}: choose s, q or e")
+    first, last = _ids(ids)
+    query = Query(
+        tags=frozenset(tag or ()),
+        not_tags=frozenset(not_tag or ()),
+        ratings=frozenset(rating or ()),
+        since=_date(since, "--since"),
+        until=_date(until, "--until"),
+        first_id=first,
+        last_id=last,
+        exts=frozenset(e.lower().lstrip(".") for e in ext or ()),
+        min_score=min_score,
+        subset=subset,
+    )
+    with ProgressView(not json_out) as view:
+        report = select(metadata, query, output, view)
+    if json_out:
+        emit_json(report.__dict__ | {"output": str(output)})
+    else:
+        message(
+            f"{report.matched:,} of {report.posts:,} posts match; wrote {report.listed:,} files to {output}"
+            + (
+                f" ({report.not_in_release:,} matching posts have no file in the release)"
+                if report.not_in_release
+                else ""
+            )
+        )
+        if report.malformed_lines:
+            message(f"[yellow]warning:[/] {report.malformed_lines:,} malformed metadata lines skipped")
+    return 0

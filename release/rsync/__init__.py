@@ -1,0 +1,1 @@
+"""rsync mirrors: the public file lists and the daemon configuration."""

@@ -1,0 +1,89 @@
+"""rsyncd.conf for a public, anonymous, read-only module of a release.
+
+Every setting below is there for a reason a public mirror meets: nobody may write or delete, nobody
+may make the server read the whole tree (`--checksum`) or compress terabytes of already-compressed
+images, idle or runaway clients are cut off, and each transfer is logged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from release.errors import BadInput
+
+# Options a client could use to write, delete or make the daemon do work proportional to the tree.
+REFUSED = ("delete", "remove-source-files", "checksum")
+LOG_FORMAT = "%o %a %m %f %l %b"  # operation, client address, module, file, file length, bytes sent
+_MODULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """What an operator chooses; the rest is fixed policy."""
+
+    module: str
+    path: str
+    comment: str = ""
+    max_connections: int = 50
+    timeout: int = 600
+    uid: str = "nobody"
+    gid: str = "nogroup"
+    log_file: str = "/var/log/rsyncd.log"
+    lock_file: str = "/run/rsyncd.lock"
+    hosts_allow: tuple[str, ...] = ()
+
+
+def _check(settings: DaemonSettings) -> None:
+    if not _MODULE.fullmatch(settings.module):
+        raise BadInput(settings.module, "module names are letters, digits, '.', '_' and '-'")
+    if not settings.path.startswith("/"):
+        raise BadInput(settings.path, "the module path must be absolute (the daemon chroots into it)")
+    for name, value in (("path", settings.path), ("comment", settings.comment), ("log file", settings.log_file)):
+        if "\n" in value or "\r" in value:
+            raise BadInput(value, f"{name} cannot contain a line break")
+    if settings.max_connections < 1 or settings.timeout < 1:
+        raise BadInput(str(settings.max_connections), "max connections and timeout must be at least 1")
+
+
+def render_config(settings: DaemonSettings) -> str:
+    """The rsyncd.conf text (deterministic)."""
+    _check(settings)
+    lines = [
+        f"# Public read-only rsync module for {settings.module}, written by booru-release rsync config.",
+        f"# Run:  rsync --daemon --config=rsyncd.conf   Fetch: rsync -r rsync://HOST/{settings.module}/ ./",
+        "",
+        "# global",
+        f"lock file = {settings.lock_file}",
+        f"log file = {settings.log_file}",
+        "",
+        f"[{settings.module}]",
+        f"path = {settings.path}",
+    ]
+    if settings.comment:
+        lines.append(f"comment = {settings.comment}")
+    lines += [
+        "# anonymous and read-only: no auth users, uploads refused, listing allowed",
+        "read only = yes",
+        "write only = no",
+        "list = yes",
+        f"uid = {settings.uid}",
+        f"gid = {settings.gid}",
+        "use chroot = yes",
+        "numeric ids = yes",
+        "ignore nonreadable = yes",
+        "# no deletes, no removing the server's files, no whole-tree --checksum reads",
+        f"refuse options = {' '.join(REFUSED)}",
+        "# the images are compressed already; per-suffix lists no longer work in current rsync",
+        "dont compress = *",
+        f"max connections = {settings.max_connections}",
+        f"timeout = {settings.timeout}",
+        "max verbosity = 1",
+        "reverse lookup = no",
+        "forward lookup = no",
+        "transfer logging = yes",
+        f"log format = {LOG_FORMAT}",
+    ]
+    if settings.hosts_allow:
+        lines += [f"hosts allow = {' '.join(settings.hosts_allow)}", "hosts deny = *"]
+    return "\n".join(lines) + "\n"

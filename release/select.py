@@ -1,0 +1,118 @@
+"""`select`: the metadata query users write in jq, as a `--files-from` list of files the release has.
+
+One streaming pass over this release's metadata chunks; each post that passes every filter becomes
+`./<subset>/<bucket>/<ID>.<ext>` if that file exists under the root. The list is in the rsync list
+order (bucket, then ID ascending), so it can be diffed against `rsync filelist` output.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from release.atomic import atomic_output
+from release.errors import BadInput, InputIOError
+from release.layout import BUCKETS, image_path
+from release.metadata import export_chunks
+from release.progress import ProgressFn, Ticker, no_progress
+
+
+@dataclass(frozen=True)
+class Query:
+    """Every filter is optional; all given filters must hold (tags: all of `tags`, none of `not_tags`)."""
+
+    tags: frozenset[str] = frozenset()
+    not_tags: frozenset[str] = frozenset()
+    ratings: frozenset[str] = frozenset()
+    since: str | None = None  # YYYY-MM-DD, inclusive, on created_at
+    until: str | None = None  # YYYY-MM-DD, inclusive
+    first_id: int | None = None
+    last_id: int | None = None
+    exts: frozenset[str] = frozenset()
+    min_score: int | None = None
+    subset: str = "original"
+
+    def matches(self, post: dict[str, Any]) -> bool:
+        """Whether one decoded metadata record passes the query."""
+        post_id = int(post["id"])
+        if (self.first_id is not None and post_id < self.first_id) or (
+            self.last_id is not None and post_id > self.last_id
+        ):
+            return False
+        if self.ratings and post["rating"] not in self.ratings:
+            return False
+        if self.exts and post["file_ext"] not in self.exts:
+            return False
+        if self.min_score is not None and int(post["score"]) < self.min_score:
+            return False
+        day = post["created_at"][:10]
+        if (self.since and day < self.since) or (self.until and day > self.until):
+            return False
+        if self.tags or self.not_tags:
+            names = {tag["name"] for tag in post["tags"]}
+            return self.tags <= names and not (self.not_tags & names)
+        return True
+
+
+@dataclass
+class SelectReport:
+    """Posts read, matched, and files listed (matched posts whose file is in the release)."""
+
+    posts: int = 0
+    matched: int = 0
+    listed: int = 0
+    not_in_release: int = 0
+    malformed_lines: int = 0
+    examples_missing: list[str] = field(default_factory=list)
+
+
+def _ext(post: dict[str, Any], subset: str) -> str:
+    return "jpg" if subset == "512px" else str(post["file_ext"])
+
+
+def select(root: Path, query: Query, output: Path, progress: ProgressFn = no_progress) -> SelectReport:
+    """Run `query` over root's metadata and write the matching files that exist as a --files-from list."""
+    chunks = export_chunks(root / "metadata")
+    if not chunks:
+        raise BadInput(str(root / "metadata"), "no metadata chunks (year + 12 digits) at the top of metadata/")
+    report = SelectReport()
+    ids: list[int] = []
+    exts: list[str] = []
+    ticker = Ticker(progress, "select", bytes_total=sum(c.stat().st_size for c in chunks))
+    for chunk in chunks:
+        try:
+            with open(chunk, "rb") as handle:
+                for raw in handle:
+                    ticker.add(1, len(raw))
+                    try:
+                        post = orjson.loads(raw)
+                        hit = query.matches(post)
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                        report.malformed_lines += raw.strip() != b""
+                        continue
+                    report.posts += 1
+                    if hit:
+                        report.matched += 1
+                        ids.append(int(post["id"]))
+                        exts.append(_ext(post, query.subset))
+        except OSError as exc:
+            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
+    ticker.finish()
+    id_array = np.array(ids, dtype=np.int64)
+    order = np.lexsort((id_array, id_array % BUCKETS))
+    with atomic_output(output) as out:
+        for row in order.tolist():
+            path = image_path(query.subset, ids[row], exts[row])
+            if os.path.isfile(root / path):
+                out.write(f"./{path}\n".encode())
+                report.listed += 1
+            else:
+                report.not_in_release += 1
+                if len(report.examples_missing) < 10:
+                    report.examples_missing.append(path)
+    return report

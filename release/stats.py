@@ -1,0 +1,144 @@
+"""Release statistics, the figures the dataset pages publish, in one streaming pass.
+
+Files come from the tree (or its manifest): images and bytes per subset and extension. Posts come
+from this release's metadata chunks (`metadata/<year>…`, top level): tag instances (a tag listed twice
+on one post counts once), unique tags, mean tags per post, top tags, ratings, first and last upload,
+uploads per year. Lines that are not JSON objects are counted, not fatal (scan reports them).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel
+
+from release.errors import BadInput, InputIOError
+from release.layout import IMAGE_SUBSETS, parse_path
+from release.manifest.io import ManifestReader
+from release.metadata import export_chunks
+from release.progress import ProgressFn, Ticker, no_progress
+from release.walk import walk
+
+TOP_TAGS = 25
+
+
+class Count(BaseModel):
+    """Files and bytes."""
+
+    files: int = 0
+    bytes: int = 0
+
+
+class ReleaseStats(BaseModel):
+    """What `metadata stats` reports."""
+
+    root: str
+    subsets: dict[str, Count]
+    extensions: dict[str, dict[str, Count]]
+    posts: int
+    deleted_posts: int
+    tag_instances: int
+    unique_tags: int
+    mean_tags_per_post: float
+    top_tags: list[tuple[str, int]]
+    ratings: dict[str, int]
+    earliest_upload: str | None
+    latest_upload: str | None
+    uploads_per_year: dict[str, int]
+    posts_with_duplicate_tags: int
+    malformed_lines: int
+
+
+def count_files(
+    root: Path, manifest: Path | None, ticker: Ticker
+) -> tuple[dict[str, Count], dict[str, dict[str, Count]]]:
+    """Images and bytes per subset and per extension, from the manifest or a walk of the image folders."""
+    subsets = {s: Count() for s in IMAGE_SUBSETS}
+    exts: dict[str, dict[str, Count]] = {s: {} for s in IMAGE_SUBSETS}
+    if manifest is not None:
+        entries = ((r.path, r.size) for r in ManifestReader(manifest))
+    else:
+        entries = ((e.path, e.size) for s in IMAGE_SUBSETS for e in walk(str(root), s) if e.kind == "file")
+    for path, size in entries:
+        parsed = parse_path(path)
+        if parsed.subset not in subsets:
+            continue
+        ext = parsed.ext or path.rsplit(".", 1)[-1].lower()
+        for count in (subsets[parsed.subset], exts[parsed.subset].setdefault(ext, Count())):
+            count.files += 1
+            count.bytes += size
+        ticker.add(1, size)
+    ticker.finish()
+    return subsets, {s: dict(sorted(e.items())) for s, e in exts.items()}
+
+
+class _PostTally:
+    def __init__(self) -> None:
+        self.posts = self.deleted = self.instances = self.dup_posts = self.malformed = 0
+        self.tags: Counter[str] = Counter()
+        self.ratings: Counter[str] = Counter()
+        self.years: Counter[str] = Counter()
+        self.first: str | None = None
+        self.last: str | None = None
+
+    def add(self, raw: bytes) -> None:
+        try:
+            post = orjson.loads(raw)
+            names = {tag["name"] for tag in post["tags"]}
+            created = str(post["created_at"])
+            rating = str(post["rating"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.malformed += 1
+            return
+        self.posts += 1
+        self.deleted += post.get("is_deleted") is True
+        self.instances += len(names)
+        self.dup_posts += len(names) != len(post["tags"])
+        self.tags.update(names)
+        self.ratings[rating] += 1
+        self.years[created[:4]] += 1
+        self.first = created if self.first is None or created < self.first else self.first
+        self.last = created if self.last is None or created > self.last else self.last
+
+
+def collect_stats(root: Path, manifest: Path | None = None, progress: ProgressFn = no_progress) -> ReleaseStats:
+    """Compute the release statistics of `root` (files from `manifest` when given)."""
+    if not root.is_dir():
+        raise BadInput(str(root), "release root does not exist")
+    subsets, exts = count_files(root, manifest, Ticker(progress, "files"))
+    chunks = export_chunks(root / "metadata")
+    if not chunks:
+        raise BadInput(str(root / "metadata"), "no metadata chunks (year + 12 digits) at the top of metadata/")
+    tally = _PostTally()
+    ticker = Ticker(progress, "metadata", bytes_total=sum(c.stat().st_size for c in chunks))
+    for chunk in chunks:
+        try:
+            with open(chunk, "rb") as handle:
+                for raw in handle:
+                    if raw.strip():
+                        tally.add(raw)
+                        ticker.add(1, len(raw))
+        except OSError as exc:
+            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
+    ticker.finish()
+    top = heapq.nsmallest(TOP_TAGS, tally.tags.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ReleaseStats(
+        root=str(root),
+        subsets=subsets,
+        extensions=exts,
+        posts=tally.posts,
+        deleted_posts=tally.deleted,
+        tag_instances=tally.instances,
+        unique_tags=len(tally.tags),
+        mean_tags_per_post=round(tally.instances / tally.posts, 2) if tally.posts else 0.0,
+        top_tags=top,
+        ratings={r: tally.ratings.get(r, 0) for r in ("s", "q", "e")} | dict(sorted(tally.ratings.items())),
+        earliest_upload=tally.first,
+        latest_upload=tally.last,
+        uploads_per_year=dict(sorted(tally.years.items())),
+        posts_with_duplicate_tags=tally.dup_posts,
+        malformed_lines=tally.malformed,
+    )
