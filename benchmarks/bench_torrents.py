@@ -12,6 +12,7 @@ hashes the same bytes). Results replace the torrents section of benchmarks/RESUL
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ PIECE = 4 << 20
 OUT = Path("/tmp/bench-torrents")
 START, END = "<!-- torrents:start -->", "<!-- torrents:end -->"
 PY = sys.executable
+LIMIT = 300  # seconds; a creator still running then is stopped and reported as "> LIMIT s"
 
 
 def creators() -> list[tuple[str, str]]:
@@ -66,8 +68,12 @@ def tree(root: Path, repeat: int, label: str, files: int, nbytes: int) -> str:
     print(f"{label}: {files:,} files, {nbytes / 1e9:.2f} GB", flush=True)
     rows = []
     for name, command in creators():
-        timing = best(name, command, root, repeat, before=f"rm -rf {OUT} && mkdir -p {OUT} && {WARM}")
-        rows.append((timing, torrent_bytes(name)))
+        limited = f"timeout {LIMIT} bash -c {shlex.quote(command)} || [ $? -eq 124 ]"
+        timing = best(name, limited, root, repeat, before=f"rm -rf {OUT} && mkdir -p {OUT} && {WARM}")
+        try:
+            rows.append((timing, torrent_bytes(name)))
+        except (OSError, StopIteration):
+            rows.append((timing, None))  # stopped at LIMIT: no .torrent
     single = best(
         "single pass: manifest build --torrents",
         f"{CLI} manifest build . -o {OUT}/m.jsonl.zst --torrents {OUT}/ours --piece-size 4MiB --release bench",
@@ -83,6 +89,10 @@ def tree(root: Path, repeat: int, label: str, files: int, nbytes: int) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for timing, size in rows:
+        if size is None:
+            lines.append(f"| {timing.name} | > {LIMIT} (stopped) | {timing.cpu:.2f} | {timing.rss_mb:.0f} | - | "
+                         f"< {nbytes / 1e6 / LIMIT:,.0f} |")  # fmt: skip
+            continue
         lines.append(
             f"| {timing.name} | {timing.wall:.2f} | {timing.cpu:.2f} | {timing.rss_mb:.0f} | {size:,} "
             f"| {nbytes / 1e6 / timing.wall:,.0f} |"

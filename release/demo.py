@@ -1,7 +1,9 @@
 """`demo`: the main job on the built-in synthetic dataset, proving each claim it prints.
 
-synth (3 yearly snapshots) -> scan -> manifests (full, then incremental) -> diff -> verify the
-full tree -> verify a damaged partial download. Each step records a claim and whether it held.
+synth (3 yearly snapshots) -> scan -> cut each year (manifest and torrents from one read, later years
+incremental and reusing last year's piece hashes) -> diff -> verify the full tree and a damaged
+partial download -> seed and download a shard over loopback -> an rsync mirror -> stats -> rebuild
+the two older releases from the newest tree and prove them. Each step records a claim.
 """
 
 from __future__ import annotations
@@ -12,24 +14,26 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from release.demo_steps import (
+    Claim,
+    reconstruct_claims,
+    reuse_claim,
+    rsync_mirror,
+    seed_and_download,
+    torrent_job,
+)
 from release.errors import BadInput
 from release.manifest.build import build_manifest
 from release.manifest.diff import diff_manifests
 from release.progress import ProgressFn, no_progress
 from release.scan import scan_root
+from release.stats import collect_stats
+from release.statsreport import write_notes
 from release.synth import Changelog, synth
 from release.verify import verify_tree
 
 MARKER = ".booru-release-demo"
 YEARS = "2017-2019"
-
-
-class Claim(BaseModel):
-    """One thing the demo set out to show, and whether it did."""
-
-    claim: str
-    proved: bool
-    evidence: str
 
 
 class DemoReport(BaseModel):
@@ -89,7 +93,12 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
     reports = {}
     for year in years:
         reports[year] = build_manifest(
-            data / str(year), manifests[year], release=f"danbooru{year}", previous=prev, progress=progress
+            data / str(year),
+            manifests[year],
+            release=f"danbooru{year}",
+            previous=prev,
+            progress=progress,
+            torrents=torrent_job(out, year, first=prev is None),
         )
         prev = manifests[year]
     rehash = out / "rehash.manifest.jsonl.zst"
@@ -119,6 +128,19 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
     claim("the full tree verifies", not full.failed and full.totals.OK == inc.files, f"{full.totals.OK:,} OK")
 
     claims.append(_partial_download(out, last, manifests[years[-1]], progress))
+    claims.append(reuse_claim(reports))
+    claims.append(seed_and_download(out, data, years[-1], manifests[years[-1]]))
+    claims.append(rsync_mirror(out, last, manifests[years[-1]]))
+    stats = collect_stats(last, manifests[years[-1]])
+    write_notes(stats, f"danbooru{years[-1]}", out / "RELEASE-NOTES.md")
+    claims.append(
+        Claim(
+            claim="release statistics and notes come from one streaming pass over the metadata",
+            proved=stats.posts == log.years[-1].metadata_records and stats.subsets["original"].files > 0,
+            evidence=f"{stats.posts:,} posts, {stats.tag_instances:,} tag instances, {stats.unique_tags:,} tags",
+        )
+    )
+    claims += reconstruct_claims(out, data, log, manifests)
     (out / "demo-report.json").write_text(json.dumps([c.model_dump() for c in claims], indent=2) + "\n")
     return DemoReport(dir=str(out), claims=claims)
 

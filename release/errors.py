@@ -71,3 +71,7 @@ class OutputError(ReleaseError):
 
 class InputIOError(ReleaseError):
     """Reading an input failed at the operating-system level."""
+
+
+class RemoteError(ReleaseError):
+    """A server, peer or remote transfer failed (rsync daemon, BitTorrent swarm, S3)."""

@@ -17,6 +17,7 @@ from release.errors import (
     MetadataFormatError,
     OutputError,
     ReleaseError,
+    RemoteError,
     SchemaVersionError,
     UnsafePath,
 )
@@ -36,6 +37,7 @@ ERROR_TABLE: tuple[tuple[type[ReleaseError], int, str], ...] = (
     (BadInput, EXIT_USAGE, "see --help for the expected input"),
     (OutputError, EXIT_IO, "check free space and permissions of the output folder; nothing was written"),
     (InputIOError, EXIT_IO, "check that the file exists and is readable"),
+    (RemoteError, EXIT_IO, "check the server or peer named above, then run again"),
     (ReleaseError, EXIT_IO, ""),
 )
 

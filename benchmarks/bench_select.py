@@ -1,0 +1,96 @@
+"""`select` against the jq pipeline users write, on the same metadata.
+
+    python3 benchmarks/bench_select.py            # the small tree of bench_hashing.py (100,000 posts)
+    python3 benchmarks/bench_select.py --quick    # 3,000 posts
+
+Two queries: "1girl, rating s" and "png or gif with score >= 5, uploaded in the second half of the year,
+without the tag solo". jq prints the would-be paths (it does not check that the files exist; ours does,
+and sorts the list by bucket then ID). Both lists are compared after the existence filter: they must hold
+the same paths. Results replace the select section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_hashing import CLI, HERE, best, synth_tree  # noqa: E402
+
+START, END = "<!-- select:start -->", "<!-- select:end -->"
+PATH = '"./original/\\((.id | tonumber) % 1000 | tostring | ("000" + .)[-4:])/\\(.id).\\(.file_ext)"'
+QUERIES = [
+    (
+        "1girl, rating s",
+        "--tag 1girl --rating s",
+        'select(.rating == "s" and any(.tags[]; .name == "1girl"))',
+    ),
+    (
+        "png/gif, score ≥ 5, Jul–Dec, not solo",
+        "--ext png --ext gif --min-score 5 --since 2019-07-01 --until 2019-12-31 --not-tag solo",
+        'select((.file_ext == "png" or .file_ext == "gif") and (.score | tonumber) >= 5 '
+        'and .created_at[:10] >= "2019-07-01" and .created_at[:10] <= "2019-12-31" '
+        'and (any(.tags[]; .name == "solo") | not))',
+    ),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    name, synth_args = ("small", "--images 100000 --mean-size 40000 --seed 1")
+    if args.quick:
+        name, synth_args, args.repeat = "quick-small", "--images 3000 --mean-size 40000 --seed 1", 1
+    root, _, _ = synth_tree(args.work, name, synth_args)
+    chunks = " ".join(sorted(p.name for p in (root / "metadata").iterdir() if p.is_file()))
+    meta_bytes = sum(p.stat().st_size for p in (root / "metadata").iterdir() if p.is_file())
+    rows = []
+    for label, ours_args, jq_filter in QUERIES:
+        ours_cmd = f"{CLI} select --metadata . {ours_args} -o /tmp/bench-select-ours.txt"
+        jq_cmd = f"cd metadata && jq -r '{jq_filter} | {PATH}' {chunks} > /tmp/bench-select-jq.txt"
+        ours = best(f"select: {label}", ours_cmd, root, args.repeat)
+        jq = best(f"jq: {label}", jq_cmd, root, args.repeat)
+        listed = Path("/tmp/bench-select-ours.txt").read_text().splitlines()
+        wanted = [p for p in Path("/tmp/bench-select-jq.txt").read_text().splitlines() if (root / p[2:]).is_file()]
+        same = sorted(listed) == sorted(wanted)
+        rows.append((label, ours, jq, len(listed), same))
+    lines = [
+        START,
+        f"## select vs jq (`python3 benchmarks/bench_select.py{' --quick' if args.quick else ''}`, "
+        f"{time.strftime('%Y-%m-%d')}, best of {args.repeat})\n",
+        f"Metadata: the {name} tree's top-level chunks, {meta_bytes / 1e6:,.0f} MB. Commands run in the tree "
+        "root; jq only prints paths (no existence check, no ordering), ours checks each file exists and sorts "
+        "by bucket, ID.\n",
+        "| query | select s | jq s | select peak RSS MB | jq peak RSS MB | files | same list |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for label, ours, jq, n, same in rows:
+        lines.append(
+            f"| {label} | {ours.wall:.2f} | {jq.wall:.2f} | {ours.rss_mb:.0f} | {jq.rss_mb:.0f} | {n:,} "
+            f"| {'yes' if same else 'NO'} |"
+        )
+    lines += ["", "Commands:", ""]
+    for _label, ours_args, jq_filter in QUERIES:
+        lines += [
+            f"    python3 -m release select --metadata . {ours_args} -o list.txt",
+            f"    cd metadata && jq -r '{jq_filter} | {PATH}' 2019* > list.txt",
+        ]
+    lines += ["", END]
+    body = "\n".join(lines) + "\n"
+    print(body)
+    text = args.results.read_text() if args.results.exists() else ""
+    if START in text and END in text:
+        text = text[: text.index(START)] + body + text[text.index(END) + len(END) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    args.results.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
