@@ -94,6 +94,17 @@ def synth_tree(work: Path, name: str, args: str) -> tuple[Path, int, int]:
     return root, files, nbytes
 
 
+def write_section(results: Path, start: str, end: str, body: str) -> None:
+    """Put `body` (which begins with `start` and ends with `end` and a newline) in place of the text
+    between those markers in RESULTS.md, or append it; the other sections stay as they are."""
+    text = results.read_text() if results.exists() else ""
+    if start in text and end in text:
+        text = text[: text.index(start)] + body + text[text.index(end) + len(end) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    results.write_text(text)
+
+
 WARM = "find . -type f -print0 | xargs -0 cat > /dev/null"
 
 

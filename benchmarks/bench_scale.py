@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE, synth_tree  # noqa: E402
+from bench_hashing import CLI, HERE, synth_tree, write_section  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
 from release.manifest.io import ManifestWriter, record_line  # noqa: E402
@@ -134,12 +134,7 @@ def main() -> None:
     lines += ["", "Commands:", ""] + [f"    {cmd}" for _, cmd, *_ in rows] + ["", END]
     body = "\n".join(lines) + "\n"
     print(body)
-    text = args.results.read_text() if args.results.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + body + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    args.results.write_text(text)
+    write_section(args.results, START, END, body)
     print(f"wrote {args.results}")
 
 

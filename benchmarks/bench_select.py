@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE, best, synth_tree  # noqa: E402
+from bench_hashing import CLI, HERE, best, synth_tree, write_section  # noqa: E402
 
 START, END = "<!-- select:start -->", "<!-- select:end -->"
 PATH = '"./original/\\((.id | tonumber) % 1000 | tostring | ("000" + .)[-4:])/\\(.id).\\(.file_ext)"'
@@ -84,12 +84,7 @@ def main() -> None:
     lines += ["", END]
     body = "\n".join(lines) + "\n"
     print(body)
-    text = args.results.read_text() if args.results.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + body + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    args.results.write_text(text)
+    write_section(args.results, START, END, body)
 
 
 if __name__ == "__main__":

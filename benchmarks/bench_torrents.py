@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE, WARM, best, synth_tree  # noqa: E402
+from bench_hashing import CLI, HERE, WARM, best, synth_tree, write_section  # noqa: E402
 
 PIECE = 4 << 20
 OUT = Path("/tmp/bench-torrents")
@@ -133,12 +133,7 @@ def main() -> None:
         + "\n".join(sections)
         + f"\n{END}\n"
     )
-    text = args.results.read_text() if args.results.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + body + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    args.results.write_text(text)
+    write_section(args.results, START, END, body)
     print(f"wrote {args.results}")
 
 

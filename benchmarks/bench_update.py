@@ -29,7 +29,7 @@ from pathlib import Path
 import libtorrent as lt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE  # noqa: E402
+from bench_hashing import CLI, HERE, write_section  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
 from release.torrents.metainfo import load_torrent  # noqa: E402
@@ -172,12 +172,7 @@ def main() -> None:
     lines += ["", END]
     body = "\n".join(lines) + "\n"
     print(body)
-    text = args.results.read_text() if args.results.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + body + text[text.index(END) + len(END) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    args.results.write_text(text)
+    write_section(args.results, START, END, body)
     print(f"wrote {args.results}")
 
 

@@ -96,40 +96,49 @@ def _copy_in(chunks: list[Path], target: Path) -> None:
 
 
 def archive_metadata(
-    export: Path, year: int, root: Path, *, force: bool = False, progress: ProgressFn = no_progress
+    export: Path,
+    year: int,
+    root: Path,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: ProgressFn = no_progress,
 ) -> ArchiveReport:
-    """Validate the whole export, then place it in `root/metadata` by the published layout."""
+    """Validate the whole export, then place it in `root/metadata` by the published layout.
+
+    Every check runs before anything moves; with `dry_run` the report says what would happen.
+    """
     chunks = _export_files(export, year)
     records, nbytes = validate_export(chunks, progress)
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
     metadata = root / "metadata"
     current = _top_level_years(metadata)
-    newest = max(current, default=year)
     report = ArchiveReport(year=year, chunks=len(chunks), records=records, bytes=nbytes)
-    if year < newest:
-        target = metadata / str(year)
-    else:
-        target = metadata
-        if year in current and not force:
-            raise BadInput(str(metadata), f"already holds {year} chunks", "pass --force to replace them")
+    target = metadata / str(year) if year < max(current, default=year) else metadata
+    if target == metadata and year in current and not force:
+        raise BadInput(str(metadata), f"already holds {year} chunks", "pass --force to replace them")
     if target != metadata and target.exists() and any(target.iterdir()) and not force:
         raise BadInput(str(target), "already exists", "pass --force to replace it")
-    if target == metadata:
-        for old_year in sorted(current - {year}):
-            archive = metadata / str(old_year)
-            if archive.exists():
-                raise BadInput(str(archive), f"exists, so last year's top-level {old_year} chunks cannot move there")
+    moves = {old: metadata / str(old) for old in sorted(current - {year})} if target == metadata else {}
+    for old, archive in moves.items():
+        if archive.exists():
+            raise BadInput(str(archive), f"exists, so last year's top-level {old} chunks cannot move there")
+    for old, archive in moves.items():
+        moved = [c for c in export_chunks(metadata) if chunk_year(c.name) == old]
+        report.moved_to_archive[str(archive)] = [c.name for c in moved]
+        if not dry_run:
             archive.mkdir()
-            moved = [c for c in export_chunks(metadata) if chunk_year(c.name) == old_year]
             for chunk in moved:
                 os.replace(chunk, archive / chunk.name)
-            report.moved_to_archive[str(archive)] = [c.name for c in moved]
-        for stale in (c for c in export_chunks(metadata) if chunk_year(c.name) == year and force):
-            if stale.name not in {c.name for c in chunks}:
-                stale.unlink()
-    _copy_in(chunks, target)
     report.placed_in = str(target)
+    if dry_run:
+        return report
+    if target == metadata and force:
+        names = {c.name for c in chunks}
+        for stale in (c for c in export_chunks(metadata) if chunk_year(c.name) == year and c.name not in names):
+            stale.unlink()
+    _copy_in(chunks, target)
     return report
 
 

@@ -154,9 +154,13 @@ def reconstruct(
     manifest: Path | None = None,
     extras: Path | None = None,
     workers: int | None = None,
+    dry_run: bool = False,
     progress: ProgressFn = no_progress,
 ) -> ReconstructReport:
-    """Rebuild `facts.name` from `source` into `target`; outputs beside it go to `extras`."""
+    """Rebuild `facts.name` from `source` into `target`; outputs beside it go to `extras`.
+
+    With `dry_run`, nothing is written: the report counts what would be placed and lists as missing
+    the files the source tree lacks."""
     if link not in LINKS:
         raise BadInput(link, f"unknown link mode; choose {', '.join(LINKS)}")
     if not source.is_dir():
@@ -164,16 +168,13 @@ def reconstruct(
     if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
         raise BadInput(str(target), "must lie outside the source tree")
     extras = extras or target.with_name(target.name + "-extras")
+    pairs = _from_manifest(manifest, facts.year) if manifest else _from_tree(source, facts)
+    if dry_run:
+        return _survey(facts, source, target, link, pairs)
     target.mkdir(parents=True, exist_ok=True)
     extras.mkdir(parents=True, exist_ok=True)
-    pairs = _from_manifest(manifest, facts.year) if manifest else _from_tree(source, facts)
     files, nbytes = _place_all(pairs, source, target, link, progress)
-    report = ReconstructReport(
-        release=facts.name, source=str(source), target=str(target), link=link, year=facts.year,
-        final_id=facts.final_id, proven=False, identical_release=False, placed_files=files, placed_bytes=nbytes,
-        identical_files=0, identical_bytes=0, differ=[], missing=[], extra=[], refetch_list=None, manifest=None,
-        metadata_tarball=None, torrents=[], md5=None, notes=[],
-    )  # fmt: skip
+    report = _empty_report(facts, source, target, link, files, nbytes)
     if link == "symlink":
         report.notes.append(
             "symlinks are never followed by the hashing pass: use --link hard, reflink or copy to prove"
@@ -193,6 +194,34 @@ def reconstruct(
             return report
         _prove(report, manifest, new_manifest, target, extras)
         _extras(report, facts, target, extras, built.torrents)
+    return report
+
+
+def _empty_report(
+    facts: ReleaseFacts, source: Path, target: Path, link: str, files: int, nbytes: int
+) -> ReconstructReport:
+    return ReconstructReport(
+        release=facts.name, source=str(source), target=str(target), link=link, year=facts.year,
+        final_id=facts.final_id, proven=False, identical_release=False, placed_files=files, placed_bytes=nbytes,
+        identical_files=0, identical_bytes=0, differ=[], missing=[], extra=[], refetch_list=None, manifest=None,
+        metadata_tarball=None, torrents=[], md5=None, notes=[],
+    )  # fmt: skip
+
+
+def _survey(
+    facts: ReleaseFacts, source: Path, target: Path, link: str, pairs: Iterator[tuple[str, str]]
+) -> ReconstructReport:
+    files = nbytes = 0
+    absent = []
+    for path, src_rel in pairs:
+        src = source / src_rel
+        if src.is_file() and not src.is_symlink():
+            files, nbytes = files + 1, nbytes + src.stat().st_size
+        else:
+            absent.append(path)
+    report = _empty_report(facts, source, target, link, files, nbytes)
+    report.missing = absent
+    report.notes.append("dry run: nothing was placed, hashed or proven")
     return report
 
 

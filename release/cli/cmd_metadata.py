@@ -30,20 +30,25 @@ def archive_cmd(
     year: Annotated[int, typer.Option(help="The export's year.")],
     into: Annotated[Path, typer.Option(help="Release root to place it in.")],
     force: Annotated[bool, typer.Option("--force", help="Replace chunks of that year already placed.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and say where it would go; move nothing.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> int:
     """Validate every line of a metadata export, then place it in the release root's published layout."""
     from release.metaarchive import archive_metadata
 
     with ProgressView(not json_out) as view:
-        report = archive_metadata(export, year, into, force=force, progress=view)
+        report = archive_metadata(export, year, into, force=force, dry_run=dry_run, progress=view)
     if json_out:
-        emit_json(report.__dict__)
+        emit_json(report.__dict__ | {"dry_run": dry_run})
         return 0
+    verb = ("would move", "would place") if dry_run else ("moved", "placed")
     for archive, names in report.moved_to_archive.items():
-        message(f"moved {len(names)} chunks of last year into {archive}")
+        message(f"{verb[0]} {len(names)} chunks of last year into {archive}")
     message(
-        f"placed {report.chunks} chunks ({report.records:,} records, {human_bytes(report.bytes)}) in {report.placed_in}"
+        f"{verb[1]} {report.chunks} chunks ({report.records:,} records, {human_bytes(report.bytes)}) "
+        f"in {report.placed_in}"
     )
     return 0
 

@@ -43,6 +43,9 @@ def reconstruct_cmd(
         typer.Option(help="Folder for the manifest, tarball, torrents and refetch list (default: TO-extras)."),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Hashing processes (default: one per core).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be placed and what the source lacks; write nothing.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> int:
     """Rebuild an earlier release from a later tree, bit for bit, and prove it (exit 0 only if identical)."""
@@ -54,12 +57,26 @@ def reconstruct_cmd(
         raise BadInput(str(release_file), f"describes {facts.name!r}, not {name!r}")
     with ProgressView(not json_out) as view:
         report = reconstruct(
-            facts, source, target, link=link, manifest=manifest, extras=extras, workers=workers, progress=view
+            facts,
+            source,
+            target,
+            link=link,
+            manifest=manifest,
+            extras=extras,
+            workers=workers,
+            dry_run=dry_run,
+            progress=view,
         )
     if json_out:
         emit_json(report)
-        return 0 if report.identical_release else EXIT_FAILED
-    message(f"placed {report.placed_files:,} files ({human_bytes(report.placed_bytes)}) in {target} by {link}")
+        return 0 if report.identical_release or dry_run else EXIT_FAILED
+    verb = "would place" if dry_run else "placed"
+    message(f"{verb} {report.placed_files:,} files ({human_bytes(report.placed_bytes)}) in {target} by {link}")
+    if dry_run:
+        message(f"missing from the source tree: {len(report.missing):,}")
+        for path in report.missing[:20]:
+            message(f"  missing: {path}")
+        return 0
     if report.proven:
         message(
             f"identical to {name}'s manifest: {report.identical_files:,} files, {human_bytes(report.identical_bytes)}; "

@@ -74,3 +74,17 @@ def test_reconstruct_errors(
         got.code == code
         and text in json.loads(got.stdout)["error"]["message"] + json.loads(got.stdout)["error"]["hint"]
     )
+
+
+def test_dry_runs_write_nothing(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
+    got = cli("reconstruct", "danbooru2017", "--from", dataset.root(2019), "--to", tmp_path / "out", "--dry-run",
+              "--manifest", dataset.manifests[2017], "--json")  # fmt: skip
+    report = got.json()
+    assert got.code == 0 and report["placed_files"] > 0 and report["missing"], got.stdout
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out-extras").exists()
+    root = tmp_path / "root"
+    (root / "metadata").mkdir(parents=True)
+    arch = cli("metadata", "archive", dataset.root(2019) / "metadata" / "2018", "--year", "2018", "--into", root,
+               "--dry-run", "--json")  # fmt: skip
+    assert arch.code == 0 and arch.json()["placed_in"] == str(root / "metadata") and arch.json()["dry_run"]
+    assert list((root / "metadata").iterdir()) == []

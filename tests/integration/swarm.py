@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from release.rsync.daemon import stop_group
 
 PEER_SCRIPT = Path(__file__).with_name("lt_peer.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -47,14 +48,7 @@ def wait_port(host: str, port: int, timeout: float = 10) -> None:
 
 def stop(proc: subprocess.Popen[str]) -> None:
     """Terminate a child (and its group), killing it if it lingers."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    stop_group(proc)
 
 
 @contextlib.contextmanager
