@@ -1,8 +1,9 @@
 """Reproducible .tar.xz archives: the same inputs give the same bytes, on every run and machine.
 
 Members are sorted by name and carry fixed metadata (mtime, mode 0644/0755, uid/gid 0, no owner
-names); the tar format (POSIX ustar, no PAX headers) and the xz settings (preset 9, CRC64 check,
-one stream) are fixed. The only outside factor left is liblzma's encoder, stable across releases.
+names); the tar format (POSIX ustar, no PAX headers) and the xz settings (a fixed preset per
+archive kind, CRC64 check, one stream) are fixed. The only outside factor left is liblzma's
+encoder, stable across releases.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ def _info(name: str, size: int, mtime: int, is_dir: bool = False) -> tarfile.Tar
     return info
 
 
-def write_tar_xz(output: Path, members: list[tuple[str, Path]], mtime: int = 0) -> None:
+def write_tar_xz(output: Path, members: list[tuple[str, Path]], mtime: int = 0, preset: int = XZ_PRESET) -> None:
     """Write `members` ((name in the archive, source file)) to `output` reproducibly and atomically.
+
+    `preset` is part of the format: the same preset gives the same bytes (the default 9 for the
+    metadata; the torrents tarball uses 0, since piece hashes do not compress and 9 takes 35x longer).
 
     Parent folders of the members are written as directory entries, so extracting gives the tree.
     """
@@ -42,7 +46,7 @@ def write_tar_xz(output: Path, members: list[tuple[str, Path]], mtime: int = 0) 
     folders = sorted({"/".join(name.split("/")[:i]) for name in names for i in range(1, name.count("/") + 1)})
     entries = sorted([(folder + "/", None) for folder in folders] + [(n, p) for n, p in members])
     with atomic_output(output) as raw:
-        with lzma.LZMAFile(raw, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET) as xz:
+        with lzma.LZMAFile(raw, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset) as xz:
             with tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for name, source in entries:
                     if source is None:

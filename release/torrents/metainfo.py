@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.bencode import BencodeError, Value, decode, encode, iter_files
+from release.bencode import BencodeError, decode, encode, iter_files
 from release.errors import BadInput, InputIOError, UnsafePath
 from release.torrents.lint import MAX_READ, unsafe_component
 from release.torrents.plan import TorrentSettings
@@ -42,22 +42,38 @@ class Metainfo:
         return sum(self.lengths)
 
 
+def _files_field(files: list[tuple[str, int]]) -> bytes:
+    """The bencoded `files` list, written straight to bytes: millions of entries without a dict each.
+
+    Canonical: an entry's keys come sorted (`length` < `path`), exactly as `bencode.encode` writes them."""
+    out = [b"l"]
+    for path, size in files:
+        parts = b"".join(
+            b"%d:%s" % (len(c), c) for c in (p.encode("utf-8", "surrogateescape") for p in path.split("/"))
+        )
+        out.append(b"d6:lengthi%de4:pathl%see" % (size, parts))
+    out.append(b"e")
+    return b"".join(out)
+
+
 def encode_torrent(
     settings: TorrentSettings, piece_length: int, pieces: bytes, files: list[tuple[str, int]]
 ) -> tuple[bytes, str]:
     """The .torrent bytes and hex info-hash of a v1 multi-file torrent (canonical bencode)."""
-    entries: list[Value] = [
-        {b"length": size, b"path": [part.encode("utf-8", "surrogateescape") for part in path.split("/")]}
-        for path, size in files
-    ]
-    info: dict[bytes, Value] = {
-        b"files": entries,
-        b"name": settings.torrent_name.encode(),
-        b"piece length": piece_length,
-        b"pieces": pieces,
-    }
-    top: dict[bytes, Value] = {**settings.top_level(), b"info": info}
-    return encode(top), hashlib.sha1(encode(info)).hexdigest()
+    name = settings.torrent_name.encode()
+    info = b"".join(
+        [
+            b"d5:files",
+            _files_field(files),
+            b"4:name%d:%s" % (len(name), name),
+            b"12:piece lengthi%de" % piece_length,
+            b"6:pieces%d:%s" % (len(pieces), pieces),
+            b"e",
+        ]
+    )
+    fields = {key: encode(value) for key, value in settings.top_level().items()} | {b"info": info}
+    top = b"d" + b"".join(b"%d:%s%s" % (len(k), k, fields[k]) for k in sorted(fields)) + b"e"
+    return top, hashlib.sha1(info).hexdigest()
 
 
 def load_torrent(path: Path) -> Metainfo:

@@ -10,10 +10,12 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
+from release.bencode import Value, encode
 from release.layout import sort_key
 from release.manifest.build import build_manifest
 from release.readpass import Group, GroupResult, PieceSink, Stitcher
 from release.torrents.build import TorrentJob, build_torrents
+from release.torrents.metainfo import encode_torrent
 from release.torrents.plan import TorrentSettings
 from tests.conftest import Dataset
 
@@ -116,3 +118,30 @@ def test_previous_year_reuse_keeps_unchanged_pieces_and_equals_a_full_build(data
     assert reused["reused_bytes"] > 0
     assert reused["hashed_bytes"] + reused["reused_bytes"] == full["hashed_bytes"]
     assert sum(s["reused_pieces"] for s in reused["shards"]) > 0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        TorrentSettings(release="r"),
+        TorrentSettings(
+            release="r",
+            trackers=[["http://a/announce"], ["udp://b:1"]],
+            web_seeds=["http://m/x"],
+            comment="c",
+            creation_date=1600000000,
+            name="ñame",
+        ),  # fmt: skip
+    ],
+)
+def test_streamed_encoding_is_the_canonical_bencode(settings: TorrentSettings) -> None:
+    files = [("original/0000/1000.jpg", 0), ("original/0001/10001.png", 123456789), ("512px/0000/ü ß.jpg", 7)]
+    data, info_hash = encode_torrent(settings, 16384, b"\x01" * 40, files)
+    info: dict[bytes, Value] = {
+        b"files": [{b"length": n, b"path": [c.encode() for c in p.split("/")]} for p, n in files],
+        b"name": settings.torrent_name.encode(),
+        b"piece length": 16384,
+        b"pieces": b"\x01" * 40,
+    }
+    assert data == encode({**settings.top_level(), b"info": info})
+    assert info_hash == hashlib.sha1(encode(info)).hexdigest()
