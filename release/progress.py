@@ -17,6 +17,7 @@ class Progress:
     bytes_done: int = 0
     bytes_total: int | None = None
     final: bool = False  # the stage's last report
+    unit: str = "files"  # what `done`/`total` count
 
 
 ProgressFn = Callable[[Progress], None]
@@ -36,11 +37,13 @@ class Ticker:
         total: int | None = None,
         bytes_total: int | None = None,
         interval: float = 0.2,
+        unit: str = "files",
     ) -> None:
         self.callback = callback
         self.stage = stage
         self.total = total
         self.bytes_total = bytes_total
+        self.unit = unit
         self.done = 0
         self.bytes_done = 0
         self._interval = interval
@@ -60,4 +63,4 @@ class Ticker:
         self._emit(final=True)
 
     def _emit(self, final: bool = False) -> None:
-        self.callback(Progress(self.stage, self.done, self.total, self.bytes_done, self.bytes_total, final))
+        self.callback(Progress(self.stage, self.done, self.total, self.bytes_done, self.bytes_total, final, self.unit))

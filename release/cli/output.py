@@ -95,7 +95,9 @@ class ProgressView:
                 task,
                 completed=event.bytes_done,
                 total=event.bytes_total,
-                description=f"{event.stage} {event.done:,}" + (f"/{event.total:,}" if event.total else "") + " files",
+                description=f"{event.stage} {event.done:,}"
+                + (f"/{event.total:,}" if event.total else "")
+                + f" {event.unit}",
             )
             return
         now = time.monotonic()
@@ -103,4 +105,4 @@ class ProgressView:
             self._last_line = now
             total = f"/{event.total:,}" if event.total else ""
             btotal = f"/{human_bytes(event.bytes_total)}" if event.bytes_total else ""
-            message(f"{event.stage}: {event.done:,}{total} files, {human_bytes(event.bytes_done)}{btotal}")
+            message(f"{event.stage}: {event.done:,}{total} {event.unit}, {human_bytes(event.bytes_done)}{btotal}")

@@ -84,7 +84,7 @@ def scan_tree(
             table.add(entry.path, entry.size, entry.mtime_ns)
     skipped = [(e.path, e.kind) for e in entries if e.kind in ("symlink", "special")]
     errors = [e for e in entries if e.kind == "error"]
-    ticker = Ticker(progress, "walk", len(folders))
+    ticker = Ticker(progress, "walk", len(folders), unit="folders")
     groups = list(batched(folders, limit=8))
     with HashEngine(workers) as engine:
         walked = engine.map_batches(partial(_walk_dirs, str(root)), groups)
