@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from release.errors import InputIOError, MetadataFormatError
+from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
+from release.progress import Ticker
 
 _NUM = re.compile(r"0|[1-9][0-9]*")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
@@ -166,6 +167,29 @@ def export_chunks(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.is_file() and chunk_year(p.name) is not None)
     except FileNotFoundError:
         return []
+
+
+def release_chunks(root: Path) -> list[Path]:
+    """This release's own chunks (the top of `root/metadata`); BadInput when there are none."""
+    chunks = export_chunks(root / "metadata")
+    if not chunks:
+        raise BadInput(str(root / "metadata"), "no metadata chunks (year + 12 digits) at the top of metadata/")
+    return chunks
+
+
+def chunk_lines(chunks: list[Path], ticker: Ticker | None = None) -> Iterator[bytes]:
+    """Every non-blank raw line of `chunks`, in order, counted into `ticker`; InputIOError names a chunk
+    that cannot be read."""
+    for chunk in chunks:
+        try:
+            with open(chunk, "rb") as handle:
+                for raw in handle:
+                    if ticker is not None:
+                        ticker.add(1, len(raw))
+                    if raw.strip():
+                        yield raw
+        except OSError as exc:
+            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
 
 
 def duplicate_tags(record: dict[str, Any]) -> list[str]:

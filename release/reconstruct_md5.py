@@ -8,10 +8,9 @@ import numpy as np
 import orjson
 from pydantic import BaseModel
 
-from release.errors import InputIOError
 from release.layout import parse_path
 from release.manifest.io import ManifestReader
-from release.metadata import export_chunks
+from release.metadata import chunk_lines, export_chunks
 
 EXAMPLES = 20
 
@@ -31,18 +30,13 @@ def _metadata_md5(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """(sorted post IDs, their md5 as 32-byte strings) of the top-level metadata chunks."""
     ids: list[int] = []
     md5s: list[bytes] = []
-    for chunk in export_chunks(root / "metadata"):
+    for raw in chunk_lines(export_chunks(root / "metadata")):
         try:
-            with open(chunk, "rb") as handle:
-                for raw in handle:
-                    try:
-                        post = orjson.loads(raw)
-                        ids.append(int(post["id"]))
-                        md5s.append(str(post["md5"]).encode())
-                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        continue
-        except OSError as exc:
-            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
+            post = orjson.loads(raw)
+            ids.append(int(post["id"]))
+            md5s.append(str(post["md5"]).encode())
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
     id_array = np.array(ids, dtype=np.int64)
     order = np.argsort(id_array, kind="stable")
     return id_array[order], np.array(md5s, dtype="S32")[order] if md5s else np.zeros(0, "S32")

@@ -16,9 +16,8 @@ import numpy as np
 import orjson
 
 from release.atomic import atomic_output
-from release.errors import BadInput, InputIOError
 from release.layout import BUCKETS, image_path
-from release.metadata import export_chunks
+from release.metadata import chunk_lines, release_chunks
 from release.progress import ProgressFn, Ticker, no_progress
 
 
@@ -77,31 +76,23 @@ def _ext(post: dict[str, Any], subset: str) -> str:
 
 def select(root: Path, query: Query, output: Path, progress: ProgressFn = no_progress) -> SelectReport:
     """Run `query` over root's metadata and write the matching files that exist as a --files-from list."""
-    chunks = export_chunks(root / "metadata")
-    if not chunks:
-        raise BadInput(str(root / "metadata"), "no metadata chunks (year + 12 digits) at the top of metadata/")
+    chunks = release_chunks(root)
     report = SelectReport()
     ids: list[int] = []
     exts: list[str] = []
     ticker = Ticker(progress, "select", bytes_total=sum(c.stat().st_size for c in chunks))
-    for chunk in chunks:
+    for raw in chunk_lines(chunks, ticker):
         try:
-            with open(chunk, "rb") as handle:
-                for raw in handle:
-                    ticker.add(1, len(raw))
-                    try:
-                        post = orjson.loads(raw)
-                        hit = query.matches(post)
-                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        report.malformed_lines += raw.strip() != b""
-                        continue
-                    report.posts += 1
-                    if hit:
-                        report.matched += 1
-                        ids.append(int(post["id"]))
-                        exts.append(_ext(post, query.subset))
-        except OSError as exc:
-            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
+            post = orjson.loads(raw)
+            hit = query.matches(post)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            report.malformed_lines += 1
+            continue
+        report.posts += 1
+        if hit:
+            report.matched += 1
+            ids.append(int(post["id"]))
+            exts.append(_ext(post, query.subset))
     ticker.finish()
     id_array = np.array(ids, dtype=np.int64)
     order = np.lexsort((id_array, id_array % BUCKETS))

@@ -15,10 +15,10 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel
 
-from release.errors import BadInput, InputIOError
+from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, parse_path
 from release.manifest.io import ManifestReader
-from release.metadata import export_chunks
+from release.metadata import chunk_lines, release_chunks
 from release.progress import ProgressFn, Ticker, no_progress
 from release.walk import walk
 
@@ -109,20 +109,11 @@ def collect_stats(root: Path, manifest: Path | None = None, progress: ProgressFn
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
     subsets, exts = count_files(root, manifest, Ticker(progress, "files"))
-    chunks = export_chunks(root / "metadata")
-    if not chunks:
-        raise BadInput(str(root / "metadata"), "no metadata chunks (year + 12 digits) at the top of metadata/")
+    chunks = release_chunks(root)
     tally = _PostTally()
     ticker = Ticker(progress, "metadata", bytes_total=sum(c.stat().st_size for c in chunks))
-    for chunk in chunks:
-        try:
-            with open(chunk, "rb") as handle:
-                for raw in handle:
-                    if raw.strip():
-                        tally.add(raw)
-                        ticker.add(1, len(raw))
-        except OSError as exc:
-            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
+    for raw in chunk_lines(chunks, ticker):
+        tally.add(raw)
     ticker.finish()
     top = heapq.nsmallest(TOP_TAGS, tally.tags.items(), key=lambda kv: (-kv[1], kv[0]))
     return ReleaseStats(
