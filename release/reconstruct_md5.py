@@ -33,10 +33,11 @@ def _metadata_md5(root: Path) -> tuple[np.ndarray, np.ndarray]:
     for raw in chunk_lines(export_chunks(root / "metadata")):
         try:
             post = orjson.loads(raw)
-            ids.append(int(post["id"]))
-            md5s.append(str(post["md5"]).encode())
+            post_id, md5 = int(post["id"]), str(post["md5"]).encode()
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
+        ids.append(post_id)  # both or neither: the two lists stay aligned
+        md5s.append(md5)
     id_array = np.array(ids, dtype=np.int64)
     order = np.argsort(id_array, kind="stable")
     return id_array[order], np.array(md5s, dtype="S32")[order] if md5s else np.zeros(0, "S32")

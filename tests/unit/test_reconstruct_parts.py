@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -53,3 +55,20 @@ def test_release_files_round_trip_and_bad_ones_are_named(tmp_path: Path) -> None
     (tmp_path / "broken.toml").write_text("name = [")
     with pytest.raises(BadInput, match="not valid TOML"):
         load_release(tmp_path / "broken.toml")
+
+
+def test_md5_witness_skips_a_record_without_md5_and_keeps_the_rest_aligned(tmp_path: Path) -> None:
+    from release.manifest.build import build_manifest
+    from release.reconstruct_md5 import check_md5
+
+    root = tmp_path / "r"
+    (root / "original" / "0001").mkdir(parents=True)
+    (root / "metadata").mkdir()
+    (root / "original" / "0001" / "2001.jpg").write_bytes(b"second")
+    md5 = hashlib.md5(b"second").hexdigest()
+    (root / "metadata" / "2017000000000000").write_text(
+        '{"id":"1001","rating":"s"}\n' + json.dumps({"id": "2001", "md5": md5}) + "\n"
+    )
+    build_manifest(root, tmp_path / "m.jsonl", workers=0)
+    check = check_md5(root, tmp_path / "m.jsonl")
+    assert (check.checked, check.matching, check.mismatching) == (1, 1, 0)
