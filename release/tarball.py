@@ -12,6 +12,7 @@ import io
 import lzma
 import tarfile
 from pathlib import Path
+from typing import BinaryIO
 
 from release.atomic import atomic_output
 from release.errors import BadInput, InputIOError
@@ -19,6 +20,11 @@ from release.errors import BadInput, InputIOError
 XZ_PRESET = 9
 FILE_MODE = 0o644
 DIR_MODE = 0o755
+
+
+def xz_writer(raw: BinaryIO, preset: int = XZ_PRESET) -> lzma.LZMAFile:
+    """An xz stream over `raw` with the fixed settings every reproducible output of ours uses."""
+    return lzma.LZMAFile(raw, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset)
 
 
 def _info(name: str, size: int, mtime: int, is_dir: bool = False) -> tarfile.TarInfo:
@@ -46,7 +52,7 @@ def write_tar_xz(output: Path, members: list[tuple[str, Path]], mtime: int = 0, 
     folders = sorted({"/".join(name.split("/")[:i]) for name in names for i in range(1, name.count("/") + 1)})
     entries = sorted([(folder + "/", None) for folder in folders] + [(n, p) for n, p in members])
     with atomic_output(output) as raw:
-        with lzma.LZMAFile(raw, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset) as xz:
+        with xz_writer(raw, preset) as xz:
             with tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for name, source in entries:
                     if source is None:

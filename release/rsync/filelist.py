@@ -3,13 +3,12 @@
 Order (documented, deterministic): subset (original, 512px, metadata, then anything else), then
 bucket folder, then ID ascending, ties by path. That is the order a bucket-by-bucket mirror walks,
 unlike the manifest, which is ID order across buckets. Besides the main list it writes an `.xz` copy
-(reproducible: preset 9, CRC64) and one list per subset, `<stem>-<subset><suffix>`.
+(reproducible: the tarballs' xz settings) and one list per subset, `<stem>-<subset><suffix>`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import lzma
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,9 @@ from release.errors import BadInput
 from release.layout import SUBSET_RANK, SUBSETS, check_relpath, parse_path
 from release.manifest.io import ManifestReader
 from release.progress import ProgressFn, Ticker, no_progress
+from release.tarball import xz_writer
 from release.walk import FileTable, walk
 
-XZ_PRESET = 9
 _BUCKET_SHIFT = 40  # IDs stay below 2**40 (layout.MAX_ID)
 
 
@@ -80,9 +79,7 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
     with contextlib.ExitStack() as stack:
         outs: dict[str, BinaryIO] = {k: stack.enter_context(atomic_output(p)) for k, p in targets.items()}
         raw_xz = stack.enter_context(atomic_output(output.with_name(output.name + ".xz")))
-        xz = stack.enter_context(
-            lzma.LZMAFile(raw_xz, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=XZ_PRESET)
-        )
+        xz = stack.enter_context(xz_writer(raw_xz))
         for row in table.order().tolist():
             path = table.path(row)
             line = list_line(path)
