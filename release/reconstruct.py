@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ from release.metaarchive import write_metadata_tarball
 from release.progress import ProgressFn, Ticker, no_progress
 from release.reconstruct_md5 import Md5Check, check_md5
 from release.releases import ReleaseFacts
-from release.torrents.build import TorrentJob
+from release.torrents.build import TorrentJob, TorrentsReport
 from release.walk import walk
 
 LINKS = ("hard", "reflink", "copy", "symlink")
@@ -127,6 +128,15 @@ def place(src: Path, dst: Path, link: str) -> None:
         raise OutputError(str(dst), f"cannot place {src}: {exc.strerror}", hint) from exc
 
 
+def _regular_size(src: Path) -> int | None:
+    """The size of `src` if it is a regular file (never through a symlink), else None."""
+    try:
+        st = src.lstat()
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
 def _place_all(
     pairs: Iterator[tuple[str, str]], source: Path, target: Path, link: str, progress: ProgressFn
 ) -> tuple[int, int]:
@@ -134,11 +144,10 @@ def _place_all(
     ticker = Ticker(progress, "place")
     files = nbytes = 0
     for path, src_rel in pairs:
-        src = source / src_rel
-        if not src.is_file() or src.is_symlink():
+        size = _regular_size(source / src_rel)
+        if size is None:
             continue
-        place(src, target / path, link)
-        size = src.stat().st_size
+        place(source / src_rel, target / path, link)
         files, nbytes = files + 1, nbytes + size
         ticker.add(1, size)
     ticker.finish()
@@ -214,11 +223,11 @@ def _survey(
     files = nbytes = 0
     absent = []
     for path, src_rel in pairs:
-        src = source / src_rel
-        if src.is_file() and not src.is_symlink():
-            files, nbytes = files + 1, nbytes + src.stat().st_size
-        else:
+        size = _regular_size(source / src_rel)
+        if size is None:
             absent.append(path)
+        else:
+            files, nbytes = files + 1, nbytes + size
     report = _empty_report(facts, source, target, link, files, nbytes)
     report.missing = absent
     report.notes.append("dry run: nothing was placed, hashed or proven")
@@ -242,7 +251,9 @@ def _prove(report: ReconstructReport, old: Path, new: Path, target: Path, extras
         report.refetch_list = str(refetch)
 
 
-def _extras(report: ReconstructReport, facts: ReleaseFacts, target: Path, extras: Path, torrents: object) -> None:
+def _extras(
+    report: ReconstructReport, facts: ReleaseFacts, target: Path, extras: Path, torrents: TorrentsReport | None
+) -> None:
     bad_metadata = [p for p in report.differ + report.missing + report.extra if p.startswith("metadata/")]
     if bad_metadata:
         report.notes.append(f"metadata tarball not rebuilt: {len(bad_metadata)} metadata files missing or differing")
@@ -255,9 +266,7 @@ def _extras(report: ReconstructReport, facts: ReleaseFacts, target: Path, extras
     if not report.identical_release:
         report.notes.append("torrents not rebuilt: fetch the refetch list into the target and run again")
         return
-    from release.torrents.build import TorrentsReport
-
-    assert isinstance(torrents, TorrentsReport)
+    assert torrents is not None  # a recipe and a manifest always build them in the proof pass
     folder = extras / "torrents"
     folder.mkdir(exist_ok=True)
     for shard in torrents.shards:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +11,9 @@ from rich.table import Table
 from release.cli import metadata_app
 from release.cli.errors import command
 from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+
+if TYPE_CHECKING:
+    from release.stats import ReleaseStats
 
 
 @metadata_app.command(
@@ -121,10 +124,7 @@ def stats_cmd(
     return 0
 
 
-def _print(stats: object) -> None:
-    from release.stats import ReleaseStats
-
-    assert isinstance(stats, ReleaseStats)
+def _print(stats: ReleaseStats) -> None:
     console = out_console()
     table = Table("subset", "extension", "images", "bytes")
     for subset, exts in stats.extensions.items():
