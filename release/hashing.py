@@ -1,7 +1,9 @@
 """The hashing engine: every byte read once, fed to every consumer, on every core.
 
-Work is cut into batches of consecutive items (by count and bytes) and run in a pool of forked
-worker processes; results come back in input order with a bounded number of batches in flight,
+Work is cut into batches of consecutive items (by count and bytes) and run in a pool of workers:
+threads when the batch function spends its time in the native read loop (`read_files`, which
+releases the GIL: nothing is pickled), forked processes when it is mostly Python (walking, parsing
+manifest lines). Results come back in input order with a bounded number of batches in flight,
 so callers stream them straight into an ordered output whatever the tree's size. A batch is the
 unit a worker owns: each caller passes its own batch function (hash files for a manifest, check
 files for verify), and consumers that need a contiguous byte stream (BitTorrent piece hashes
@@ -11,26 +13,24 @@ for the parent to stitch.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import multiprocessing
 import os
 import signal
-import stat
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from enum import IntEnum
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-import xxhash
+from release import _native
 
-HASHERS: dict[str, Callable[[], Any]] = {
-    "xxh3_128": xxhash.xxh3_128,
-    "sha256": hashlib.sha256,
-    "md5": hashlib.md5,
-}
 ALL_ALGORITHMS: tuple[str, ...] = ("xxh3_128", "sha256", "md5")
-READ_SIZE = 1 << 20
+ALGORITHM_BITS = {"xxh3_128": 1, "sha256": 2, "md5": 4}  # the native module's mask; digests come in this order
+DIGEST_BYTES = {"xxh3_128": 16, "sha256": 32, "md5": 16}
+READ_SIZE = 1 << 20  # the native read loop's buffer (boundary sizes in tests)
 BATCH_FILES = 256
 BATCH_BYTES = 32 << 20
 INFLIGHT_PER_WORKER = 3
@@ -40,44 +40,96 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def hash_fd(fd: int, algorithms: Sequence[str], size: int) -> tuple[tuple[str, ...], int]:
-    """Read the first `size` bytes of `fd` once, feeding every algorithm; return hex digests and bytes read.
+class Code(IntEnum):
+    """What happened to one file of a native read (`FilesRead.codes`); `values` holds the detail."""
 
-    `size` comes from fstat of the open file: reading exactly that much saves the extra read
-    that would only find the end of the file (a measurable cost over millions of small files).
-    Fewer bytes read than `size` means the file shrank while being read.
+    OK = 0
+    OPEN = 1  # value: errno of open
+    NOT_REGULAR = 2  # value: st_mode
+    SIZE = 3  # value: the size found
+    SHORT = 4  # value: bytes read before the file ended early
+    READ = 5  # value: errno of fstat or read
+
+
+class FilesRead(NamedTuple):
+    """The result of `read_files`: per file a code, a detail and the digests; the span's pieces."""
+
+    digests: bytes  # per file, the selected algorithms' raw digests in ALL_ALGORITHMS order
+    codes: bytes  # one Code per file
+    values: bytes  # one int64 detail per file
+    head: bytes  # stream bytes before the span's first piece boundary
+    pieces: bytes  # SHA-1 of every piece wholly inside the span
+    tail: bytes  # stream bytes after its last piece boundary
+    nbytes: int  # bytes read
+
+    def value(self, index: int) -> int:
+        """The detail of file `index` (errno, st_mode or a byte count, by its code)."""
+        return int.from_bytes(self.values[8 * index : 8 * index + 8], "little", signed=True)
+
+
+def read_files(
+    root: str,
+    paths: Sequence[bytes],
+    sizes: Sequence[int],
+    *,
+    algorithms: Sequence[str] = ALL_ALGORITHMS,
+    hash_flags: bytes | None = None,
+    starts: Sequence[int] | None = None,
+    span: tuple[int, int, int] = (0, 0, 0),
+) -> FilesRead:
+    """Read each file under `root` once, in C with the GIL released: file hashes and piece hashes.
+
+    A file is checked to be regular and of its expected size before it is read; a symlink is never
+    followed. `hash_flags` (one byte per file, default all 1) says which files get `algorithms`;
+    with `span` = (stream start, stream end, piece length), the bytes of each file from its
+    `starts` offset on feed a SHA-1 piece stream covering [start, end) (see readpass).
     """
-    hashers = [HASHERS[name]() for name in algorithms]
-    total = 0
-    while total < size:
-        chunk = os.read(fd, min(READ_SIZE, size - total))
-        if not chunk:
-            break
-        for hasher in hashers:
-            hasher.update(chunk)
-        total += len(chunk)
-    return tuple(h.hexdigest() for h in hashers), total
+    flags = hash_flags if hash_flags is not None else b"\x01" * len(paths)
+    mask = sum(ALGORITHM_BITS[name] for name in algorithms)
+    starts_raw = array("q", starts).tobytes() if starts is not None else None
+    start, end, length = span
+    return FilesRead(
+        *_native.read_group(root, paths, array("q", sizes).tobytes(), starts_raw, flags, mask, start, end, length)
+    )
+
+
+def split_digests(raw: bytes, algorithms: Sequence[str]) -> tuple[str, ...]:
+    """One file's packed raw digests as hex strings, in `algorithms` (ALL_ALGORITHMS) order."""
+    out = []
+    pos = 0
+    for name in ALL_ALGORITHMS:
+        if name in algorithms:
+            out.append(raw[pos : pos + DIGEST_BYTES[name]].hex())
+            pos += DIGEST_BYTES[name]
+    return tuple(out)
 
 
 def hash_path(path: str, algorithms: Sequence[str]) -> tuple[tuple[str, ...], int, str | None]:
-    """Hash one regular file from a single read; (digests, bytes read, error or None).
+    """Hash one regular file from a single read; (digests in ALL_ALGORITHMS order, bytes read, error or None).
 
     Symlinks are not followed and special files are refused (never blocking on a fifo).
     """
     try:
-        fd = os.open(path, OPEN_FLAGS)
+        size = os.lstat(path).st_size
     except OSError as exc:
         return (), 0, exc.strerror or str(exc)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return (), 0, "not a regular file"
-        digests, total = hash_fd(fd, algorithms, st.st_size)
-    except OSError as exc:
-        return (), 0, exc.strerror or str(exc)
-    finally:
-        os.close(fd)
-    return digests, total, None
+    folder, name = os.path.split(path)
+    got = read_files(folder or ".", [os.fsencode(name)], [size], algorithms=algorithms)
+    code = Code(got.codes[0])
+    if code is Code.OK:
+        return split_digests(got.digests, algorithms), got.nbytes, None
+    return (), got.nbytes, describe(code, got.value(0))
+
+
+def describe(code: Code, value: int) -> str:
+    """A plain description of a failed read (the callers add context: expected sizes, paths)."""
+    if code in (Code.OPEN, Code.READ):
+        return os.strerror(value)
+    if code is Code.NOT_REGULAR:
+        return "not a regular file"
+    if code is Code.SIZE:
+        return f"changed size to {value} bytes"
+    return f"ended after {value} bytes"
 
 
 def _worker_init(setup: Callable[..., None] | None, args: tuple[Any, ...]) -> None:
@@ -93,26 +145,38 @@ def default_workers() -> int:
 
 
 class HashEngine:
-    """An ordered, bounded pool of worker processes; use as a context manager.
+    """An ordered, bounded pool of workers; use as a context manager.
 
-    `workers=0` runs batches in-process. `setup(*setup_args)` runs once in every worker (and
-    in-process), before any batch: use it to hand workers large read-only state once.
+    `workers=0` runs batches in-process. `threads=True` runs them on threads of this process (for
+    batch functions that spend their time in `read_files`), otherwise on forked processes.
+    `setup(*setup_args)` runs once in every worker process (once in-process for threads or
+    `workers=0`), before any batch: use it to hand workers large read-only state once.
     """
 
     def __init__(
-        self, workers: int | None = None, setup: Callable[..., None] | None = None, setup_args: tuple[Any, ...] = ()
+        self,
+        workers: int | None = None,
+        setup: Callable[..., None] | None = None,
+        setup_args: tuple[Any, ...] = (),
+        *,
+        threads: bool = False,
     ) -> None:
         self.workers = default_workers() if workers is None else workers
+        self.threads = threads
         self._setup = setup
         self._setup_args = setup_args
         self._pool: Pool | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> HashEngine:
-        if self.workers > 0:
+        if self.workers > 0 and not self.threads:
             ctx = multiprocessing.get_context("fork")
             self._pool = ctx.Pool(self.workers, _worker_init, (self._setup, self._setup_args))
-        elif self._setup is not None:
+            return self
+        if self._setup is not None:
             self._setup(*self._setup_args)
+        if self.workers > 0:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="hash")
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -123,20 +187,35 @@ class HashEngine:
                 self._pool.terminate()
             self._pool.join()
             self._pool = None
+        if self._executor is not None:
+            # a running batch cannot be interrupted; it is bounded (BATCH_BYTES), queued ones are dropped
+            self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)
+            self._executor = None
 
     def map_batches(self, fn: Callable[[T], R], batches: Iterable[T]) -> Iterator[R]:
         """Run `fn` on every batch, yielding results in input order; input is consumed lazily."""
-        if self._pool is None:
+        submit: Callable[[T], AsyncResult[R] | Future[R]]
+        if self._pool is not None:
+            pool = self._pool
+            submit = lambda batch: pool.apply_async(fn, (batch,))  # noqa: E731
+        elif self._executor is not None:
+            executor = self._executor
+            submit = lambda batch: executor.submit(fn, batch)  # noqa: E731
+        else:
             yield from map(fn, batches)
             return
-        pending: deque[AsyncResult[R]] = deque()
+        pending: deque[AsyncResult[R] | Future[R]] = deque()
         limit = self.workers * INFLIGHT_PER_WORKER
         for batch in batches:
-            pending.append(self._pool.apply_async(fn, (batch,)))
+            pending.append(submit(batch))
             if len(pending) >= limit:
-                yield pending.popleft().get()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().get()
+            yield _result(pending.popleft())
+
+
+def _result(pending: AsyncResult[R] | Future[R]) -> R:
+    return pending.get() if isinstance(pending, AsyncResult) else pending.result()
 
 
 def batched(

@@ -15,8 +15,6 @@ window before the manifest lines are written.
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from release.errors import InputIOError
-from release.hashing import ALL_ALGORITHMS, BATCH_BYTES, BATCH_FILES, HASHERS, OPEN_FLAGS, READ_SIZE, HashEngine
+from release.hashing import BATCH_BYTES, BATCH_FILES, Code, HashEngine, describe, read_files
 from release.manifest.io import record_line
 from release.progress import Ticker
 from release.walk import FileTable
@@ -107,41 +105,6 @@ class GroupResult(NamedTuple):
     nbytes: int
 
 
-class PieceSink:
-    """Cuts a group's stream bytes [start, end) into head, whole pieces (hashed) and tail."""
-
-    def __init__(self, start: int, end: int, piece_length: int) -> None:
-        self.pos = start
-        self.length = piece_length
-        self.first = -(-start // piece_length) * piece_length
-        self.last = end // piece_length * piece_length
-        self.bounded = self.first <= end
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.pieces = bytearray()
-        self._piece: Any = None
-
-    def feed(self, data: memoryview) -> None:
-        """Take the next stream bytes."""
-        while len(data):
-            if not self.bounded or self.pos < self.first:
-                n = len(data) if not self.bounded else min(len(data), self.first - self.pos)
-                self.head += data[:n]
-            elif self.pos < self.last:
-                n = min(len(data), self.length - (self.pos - self.first) % self.length)
-                if self._piece is None:
-                    self._piece = hashlib.sha1()
-                self._piece.update(data[:n])
-                if (self.pos + n - self.first) % self.length == 0:
-                    self.pieces += self._piece.digest()
-                    self._piece = None
-            else:
-                n = len(data)
-                self.tail += data
-            self.pos += n
-            data = data[n:]
-
-
 class Stitcher:
     """Joins one shard's group results, in stream order, into its piece hashes."""
 
@@ -184,59 +147,48 @@ def share(root: str, table: FileTable) -> None:
     _STATE.update(root=root, table=table)
 
 
-def _read_item(path: str, size: int, item: Item, sink: PieceSink | None) -> tuple[tuple[str, ...], str | None]:
-    """Read one file once; feed the file hashers (if asked) and the stream bytes to `sink`."""
-    hashers = [HASHERS[name]() for name in ALL_ALGORITHMS] if item.hash_file else []
-    try:
-        fd = os.open(path, OPEN_FLAGS)
-    except OSError as exc:
-        return (), exc.strerror or str(exc)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return (), "not a regular file"
-        if st.st_size != size:
-            return (), f"changed since it was listed ({size} -> {st.st_size} bytes)"
-        pos = 0 if hashers else item.piece_from
-        if pos:
-            os.lseek(fd, pos, os.SEEK_SET)
-        while pos < size:
-            chunk = os.read(fd, min(READ_SIZE, size - pos))
-            if not chunk:
-                return (), f"changed while being read (ended at {pos} of {size} bytes)"
-            for hasher in hashers:
-                hasher.update(chunk)
-            if sink is not None and pos + len(chunk) > item.piece_from:
-                sink.feed(memoryview(chunk)[max(item.piece_from - pos, 0) :])
-            pos += len(chunk)
-    except OSError as exc:
-        return (), exc.strerror or str(exc)
-    finally:
-        os.close(fd)
-    return tuple(h.hexdigest() for h in hashers), None
+def _problem(code: Code, value: int, size: int) -> str:
+    if code is Code.SIZE:
+        return f"changed since it was listed ({size} -> {value} bytes)"
+    if code is Code.SHORT:
+        return f"changed while being read (ended at {value} of {size} bytes)"
+    return describe(code, value)
 
 
 def hash_group(group: Group) -> GroupResult:
-    """Worker side: read every file of the group once; record lines and piece hashes."""
+    """Worker side: read every file of the group once (natively); record lines and piece hashes."""
     root, table = _STATE["root"], _STATE["table"]
-    sink = PieceSink(group.start, group.end, group.piece_length) if group.shard >= 0 else None
+    items = group.items
+    rows = [item.row for item in items]
+    sizes = [table.size(row) for row in rows]
+    pieces = group.shard >= 0
+    got = read_files(
+        root,
+        [table.path_bytes(row) for row in rows],
+        sizes,
+        hash_flags=bytes(item.hash_file for item in items),
+        starts=[item.piece_from for item in items] if pieces else None,
+        span=(group.start, group.end, group.piece_length) if pieces else (0, 0, 0),
+    )
     lines: list[tuple[int, bytes]] = []
     errors: list[str] = []
-    nbytes = 0
-    for item in group.items:
-        path, size = table.path(item.row), table.size(item.row)
-        digests, error = _read_item(f"{root}/{path}", size, item, sink)
-        if error is not None:  # the build fails; an empty line keeps the output order moving until then
-            errors.append(f"{path}: {error}")
+    digests, codes = got.digests, got.codes
+    for n, item in enumerate(items):
+        code = codes[n]
+        if code:  # the build fails; an empty line keeps the output order moving until then
+            errors.append(f"{table.path(item.row)}: {_problem(Code(code), got.value(n), sizes[n])}")
             if item.hash_file:
                 lines.append((item.position, b""))
-            continue
-        nbytes += size if item.hash_file else size - item.piece_from
-        if item.hash_file:
-            lines.append((item.position, record_line(path, size, table.mtime_ns(item.row), *digests)))
-    if sink is None:
-        return GroupResult(lines, b"", b"", b"", errors, nbytes)
-    return GroupResult(lines, bytes(sink.head), bytes(sink.pieces), bytes(sink.tail), errors, nbytes)
+        elif item.hash_file:
+            raw = digests[64 * n : 64 * n + 64]
+            xxh3, sha256, md5 = raw[:16].hex(), raw[16:48].hex(), raw[48:].hex()
+            lines.append(
+                (
+                    item.position,
+                    record_line(table.path(item.row), sizes[n], table.mtime_ns(item.row), xxh3, sha256, md5),
+                )
+            )
+    return GroupResult(lines, got.head, got.pieces, got.tail, errors, got.nbytes)
 
 
 class _Pending:

@@ -24,9 +24,10 @@ import xxhash
 from pydantic import BaseModel
 
 from release.errors import BadInput, InputIOError, ManifestFormatError, UnsafePath
-from release.hashing import OPEN_FLAGS, HashEngine, batched, hash_fd
+from release.hashing import DIGEST_BYTES, Code, HashEngine, batched, read_files
 from release.layout import ParsedPath, bucket_range_label, check_relpath, pack, parse_path, sort_key, strip_dot_slash
 from release.manifest.io import ORDER_PROBLEM, Line, ManifestReader, SortKey, check_count, parse_line, prescan_paths
+from release.models import ManifestRecord
 from release.progress import ProgressFn, Ticker, no_progress
 from release.walk import FileTable, walk
 
@@ -141,40 +142,52 @@ def _kind(mode: int) -> str:
     return "symlink" if stat.S_ISLNK(mode) else "special file"
 
 
-def _check_file(full: str, size: int, digest: str, mode: Mode) -> tuple[str, str, bool]:
-    """(status, reason, present) of one expected file."""
-    if mode == "fast":
-        try:
-            st = os.lstat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            return "MISSING", "not on disk", False
-        except OSError as exc:
-            return "CORRUPT", f"cannot stat: {exc.strerror}", True
-        if not stat.S_ISREG(st.st_mode):
-            return "CORRUPT", f"is a {_kind(st.st_mode)}, not a regular file", True
-        return ("OK", "", True) if st.st_size == size else ("CORRUPT", f"size {st.st_size}, expected {size}", True)
+def _stat_file(full: str, size: int) -> tuple[str, str, bool]:
+    """(status, reason, present) of one expected file, from its lstat alone (--fast)."""
     try:
-        fd = os.open(full, OPEN_FLAGS)
+        st = os.lstat(full)
     except (FileNotFoundError, NotADirectoryError):
         return "MISSING", "not on disk", False
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        return "CORRUPT", f"cannot stat: {exc.strerror}", True
+    if not stat.S_ISREG(st.st_mode):
+        return "CORRUPT", f"is a {_kind(st.st_mode)}, not a regular file", True
+    return ("OK", "", True) if st.st_size == size else ("CORRUPT", f"size {st.st_size}, expected {size}", True)
+
+
+def _read_outcome(code: Code, value: int, size: int) -> tuple[str, str, bool]:
+    """(status, reason, present) of a file the native read could not hash."""
+    if code is Code.OPEN:
+        if value in (errno.ENOENT, errno.ENOTDIR):
+            return "MISSING", "not on disk", False
+        if value == errno.ELOOP:
             return "CORRUPT", "is a symlink, not a regular file", True
-        return "CORRUPT", f"cannot read: {exc.strerror}", True
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return "CORRUPT", f"is a {_kind(st.st_mode)}, not a regular file", True
-        if st.st_size != size:
-            return "CORRUPT", f"size {st.st_size}, expected {size}", True
-        (got,), nread = hash_fd(fd, (mode,), size)
-        if nread != size:
-            return "CORRUPT", f"shrank to {nread} bytes while being read", True
-    except OSError as exc:
-        return "CORRUPT", f"cannot read: {exc.strerror}", True
-    finally:
-        os.close(fd)
-    return ("OK", "", True) if got == digest else ("CORRUPT", f"{mode} differs", True)
+        return "CORRUPT", f"cannot read: {os.strerror(value)}", True
+    if code is Code.NOT_REGULAR:
+        return "CORRUPT", f"is a {_kind(value)}, not a regular file", True
+    if code is Code.SIZE:
+        return "CORRUPT", f"size {value}, expected {size}", True
+    if code is Code.SHORT:
+        return "CORRUPT", f"shrank to {value} bytes while being read", True
+    return "CORRUPT", f"cannot read: {os.strerror(value)}", True
+
+
+def _check_files(root: str, records: list[ManifestRecord], mode: Mode) -> list[tuple[str, str, bool]]:
+    """(status, reason, present) of each expected file: one native read pass for the hashing modes."""
+    if mode == "fast":
+        return [_stat_file(f"{root}/{record.path}", record.size) for record in records]
+    paths = [record.path.encode("utf-8", "surrogateescape") for record in records]
+    got = read_files(root, paths, [record.size for record in records], algorithms=(mode,))
+    width = DIGEST_BYTES[mode]
+    out = []
+    for n, record in enumerate(records):
+        if got.codes[n]:
+            out.append(_read_outcome(Code(got.codes[n]), got.value(n), record.size))
+        elif got.digests[width * n : width * (n + 1)].hex() == getattr(record, mode):
+            out.append(("OK", "", True))
+        else:
+            out.append(("CORRUPT", f"{mode} differs", True))
+    return out
 
 
 def _tally_key(parsed: ParsedPath) -> tuple[str, str]:
@@ -192,6 +205,7 @@ def _verify_batch(lines: list[Line]) -> _Outcome:
     index = listed.lookup([r.path for r in records]) if listed is not None else None
     present = files = nbytes = checked = 0
     keys: list[SortKey] = []
+    expected: list[tuple[ManifestRecord, ParsedPath]] = []
     for n, record in enumerate(records):
         parsed = parse_path(record.path)
         keys.append((pack(parsed), record.path.split("/")))
@@ -201,8 +215,9 @@ def _verify_batch(lines: list[Line]) -> _Outcome:
             if index[n] < 0:
                 continue
             out.matched.append(int(index[n]))
-        digest = "" if mode == "fast" else getattr(record, mode)
-        status, reason, found = _check_file(f"{root}/{record.path}", record.size, digest, mode)
+        expected.append((record, parsed))
+    checks = _check_files(root, [record for record, _ in expected], mode)
+    for (record, parsed), (status, reason, found) in zip(expected, checks, strict=True):
         present += found
         files += 1
         nbytes += record.size
@@ -331,7 +346,7 @@ def verify_tree(
     setup = (str(root), str(manifest), mode, listed, report_out is not None)
     present = checked = unknown = records = 0
     last_key: SortKey | None = None
-    with HashEngine(workers, _set_context, setup) as engine:
+    with HashEngine(workers, _set_context, setup, threads=True) as engine:
         on_disk = count_entries(root) if listed is None else 0
         matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
         ticker = Ticker(progress, "verify", header.files, header.bytes)

@@ -120,6 +120,10 @@ class FileTable:
         """The path of row `row` (insertion index)."""
         return self._blob[self._offsets[row] : self._offsets[row + 1]].decode("utf-8", "surrogateescape")
 
+    def path_bytes(self, row: int) -> bytes:
+        """The path of row `row` as the file system's bytes."""
+        return bytes(self._blob[self._offsets[row] : self._offsets[row + 1]])
+
     def size(self, row: int) -> int:
         """The size of row `row` (insertion index)."""
         return self._sizes[row]

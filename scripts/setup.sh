@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(rsync zstd)
+# to compile release/_native.c (the per-file read loop): compiler, Python and OpenSSL headers, xxhash.h
+debs+=(gcc libc6-dev libssl-dev libxxhash-dev)
+python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  || debs+=(python3-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # hashing anchors, then real BitTorrent parts: tracker, independent clients, torrent makers, netns
   debs+=(xxhash b3sum rhash hashdeep coreutils util-linux time)

@@ -163,7 +163,8 @@ def build_manifest(
     prepared = prepare_job(table, torrents) if torrents is not None else None
     ticker = Ticker(progress, "hash", header.files, None)
     single = SinglePass(table, prepared.streams if prepared else None, hash_files=True, ticker=ticker)
-    with HashEngine(workers, share, (str(root), table)) as engine, ManifestWriter(output, header) as writer:
+    engine = HashEngine(workers, share, (str(root), table), threads=True)
+    with engine, ManifestWriter(output, header) as writer:
         for lines in single.run(engine, _plan(table, prev_reader)):
             writer.write_line(lines)
         ticker.finish()

@@ -186,7 +186,7 @@ def hash_pieces(
     ticker = Ticker(progress, "pieces", None, needed)
     single = SinglePass(table, streams, hash_files=False, ticker=ticker)
     order = (row for rows in prepared.rows for row in rows.tolist())  # shard by shard: one stream at a time
-    with HashEngine(workers, share, (str(root), table)) as engine:
+    with HashEngine(workers, share, (str(root), table), threads=True) as engine:
         for _ in single.run(engine, ((row, None) for row in order)):
             pass
     ticker.finish()

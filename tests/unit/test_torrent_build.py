@@ -13,7 +13,8 @@ import pytest
 from release.bencode import Value, encode
 from release.layout import sort_key
 from release.manifest.build import build_manifest
-from release.readpass import Group, GroupResult, PieceSink, Stitcher
+from release.hashing import read_files
+from release.readpass import Group, GroupResult, Stitcher
 from release.torrents.build import TorrentJob, build_torrents
 from release.torrents.metainfo import encode_torrent
 from release.torrents.plan import TorrentSettings
@@ -34,10 +35,14 @@ def _reference(data: bytes, length: int) -> bytes:
 
 
 @pytest.mark.parametrize("length", [16384, 65536])
-def test_groups_stitched_at_any_cut_give_the_pieces_of_the_whole_stream(length: int) -> None:
+def test_groups_stitched_at_any_cut_give_the_pieces_of_the_whole_stream(length: int, tmp_path: Path) -> None:
+    """The native read loop's piece sink (head, whole pieces, tail) against SHA-1 of the whole stream."""
     rng = random.Random(length)
     sizes = [0, 1, length - 1, length, length + 1, 2 * length] + [rng.randrange(0, 3 * length) for _ in range(60)]
     files = [rng.randbytes(size) for size in sizes]
+    names = [f"{n}.bin".encode() for n in range(len(files))]
+    for name, data in zip(names, files, strict=True):
+        (tmp_path / name.decode()).write_bytes(data)
     stream = b"".join(files)
     for trial in range(20):
         cuts = sorted(rng.sample(range(1, len(files)), k=trial % 10 + 1))
@@ -45,10 +50,17 @@ def test_groups_stitched_at_any_cut_give_the_pieces_of_the_whole_stream(length: 
         position = 0
         for low, high in zip([0, *cuts], [*cuts, len(files)], strict=True):
             end = position + sum(sizes[low:high])
-            sink = PieceSink(position, end, length)
-            for data in files[low:high]:
-                sink.feed(memoryview(data))
-            result = GroupResult([], bytes(sink.head), bytes(sink.pieces), bytes(sink.tail), [], 0)
+            got = read_files(
+                str(tmp_path),
+                names[low:high],
+                sizes[low:high],
+                algorithms=(),
+                hash_flags=bytes(high - low),
+                starts=[0] * (high - low),
+                span=(position, end, length),
+            )
+            assert got.codes == bytes(high - low) and got.nbytes == end - position
+            result = GroupResult([], got.head, got.pieces, got.tail, [], got.nbytes)
             stitcher.add(Group(0, position, end, length, []), result)
             position = end
         assert stitcher.finish(len(stream)) == _reference(stream, length)
