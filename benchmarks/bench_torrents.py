@@ -64,16 +64,16 @@ def clean() -> None:
     OUT.mkdir(parents=True)
 
 
-def tree(root: Path, repeat: int, label: str, files: int, nbytes: int) -> str:
+def tree(root: Path, repeat: int, label: str, files: int, nbytes: int, limit: int = LIMIT) -> str:
     print(f"{label}: {files:,} files, {nbytes / 1e9:.2f} GB", flush=True)
     rows = []
     for name, command in creators():
-        limited = f"timeout {LIMIT} bash -c {shlex.quote(command)} || [ $? -eq 124 ]"
+        limited = f"timeout {limit} bash -c {shlex.quote(command)} || [ $? -eq 124 ]"
         timing = best(name, limited, root, repeat, before=f"rm -rf {OUT} && mkdir -p {OUT} && {WARM}")
         try:
             rows.append((timing, torrent_bytes(name)))
         except (OSError, StopIteration):
-            rows.append((timing, None))  # stopped at LIMIT: no .torrent
+            rows.append((timing, None))  # stopped at the limit: no .torrent
     single = best(
         "single pass: manifest build --torrents",
         f"{CLI} manifest build . -o {OUT}/m.jsonl.zst --torrents {OUT}/ours --piece-size 4MiB --release bench",
@@ -90,8 +90,8 @@ def tree(root: Path, repeat: int, label: str, files: int, nbytes: int) -> str:
     ]
     for timing, size in rows:
         if size is None:
-            lines.append(f"| {timing.name} | > {LIMIT} (stopped) | {timing.cpu:.2f} | {timing.rss_mb:.0f} | - | "
-                         f"< {nbytes / 1e6 / LIMIT:,.0f} |")  # fmt: skip
+            lines.append(f"| {timing.name} | > {limit} (stopped) | {timing.cpu:.2f} | {timing.rss_mb:.0f} | - | "
+                         f"< {nbytes / 1e6 / limit:,.0f} |")  # fmt: skip
             continue
         lines.append(
             f"| {timing.name} | {timing.wall:.2f} | {timing.cpu:.2f} | {timing.rss_mb:.0f} | {size:,} "
@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--limit", type=int, default=LIMIT, help="seconds before a creator is stopped")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     trees = [
@@ -125,10 +126,10 @@ def main() -> None:
     sections = []
     for name, synth_args in trees:
         root, files, nbytes = synth_tree(args.work, name, synth_args)
-        sections.append(tree(root, args.repeat, f"{name} tree", files, nbytes))
+        sections.append(tree(root, args.repeat, f"{name} tree", files, nbytes, args.limit))
     body = (
         f"{START}\n## Torrent creation (`python3 benchmarks/bench_torrents.py{' --quick' if args.quick else ''}`, "
-        f"{time.strftime('%Y-%m-%d')}, best of {args.repeat}, warm cache)\n\n"
+        f"{time.strftime('%Y-%m-%d')}, best of {args.repeat}, warm cache, creators stopped after {args.limit} s)\n\n"
         "Commands run in the tree's root; ours writes one shard per subset (original, 512px, metadata).\n\n"
         + "\n".join(sections)
         + f"\n{END}\n"

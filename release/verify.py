@@ -346,7 +346,8 @@ def verify_tree(
     setup = (str(root), str(manifest), mode, listed, report_out is not None)
     present = checked = unknown = records = 0
     last_key: SortKey | None = None
-    with HashEngine(workers, _set_context, setup, threads=True) as engine:
+    # the hashing modes spend their time in the native loop (threads); --fast is lstat in Python (processes)
+    with HashEngine(workers, _set_context, setup, threads=mode != "fast") as engine:
         on_disk = count_entries(root) if listed is None else 0
         matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
         ticker = Ticker(progress, "verify", header.files, header.bytes)
