@@ -3,9 +3,9 @@
  * Python's cost per file (open, fstat, read, close, hasher objects, hexdigest: ~10 us) is what kept
  * the manifest build and verify of small-file trees far from the hash limit. This module reads a
  * whole batch of files with the GIL released, so worker *threads* share the process (no pickling)
- * and both cores hash. It does what release.hashing.hash_fd and readpass.PieceSink do in Python,
- * with the same hash implementations (OpenSSL's SHA-256/MD5/SHA-1, xxHash's XXH3-128): a test
- * checks both paths give the same bytes.
+ * and both cores hash. It replaced a Python loop (hashlib/xxhash per file, a piece sink per group)
+ * and uses the same hash implementations (OpenSSL's SHA-256/MD5/SHA-1, xxHash's XXH3-128); the tests
+ * check every digest and piece against hashlib and xxhash.
  *
  * read_group(root, paths, sizes, starts, flags, algos, piece_start, piece_end, piece_length)
  *   root          folder the relative paths are opened in (openat, never following a final symlink)
@@ -73,7 +73,8 @@ static int buf_add(Buf *b, const unsigned char *p, size_t n) {
     return 0;
 }
 
-/* Cuts the span's stream bytes into head, whole pieces (hashed) and tail, as readpass.PieceSink. */
+/* Cuts the span's stream bytes into head, whole pieces (hashed) and tail; readpass.Stitcher joins
+ * the heads and tails of neighbouring groups into the boundary pieces. */
 typedef struct {
     int64_t pos, first, last, length;
     int bounded, open;
