@@ -13,7 +13,7 @@ from release.atomic import atomic_output
 from release.cli import manifest_app
 from release.cli.cmd_torrents import print_build
 from release.cli.errors import command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message, out_console
 from release.cli.torrent_opts import (
     CommentOpt,
     CreatedByOpt,
@@ -29,8 +29,6 @@ from release.cli.torrent_opts import (
 )
 from release.errors import BadInput
 from release.manifest.export import FORMATS
-
-WorkersOpt = Annotated[int | None, typer.Option(help="Hashing processes (default: one per core; 0: in-process).")]
 
 
 @manifest_app.command(

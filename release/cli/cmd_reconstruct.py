@@ -9,7 +9,7 @@ import typer
 
 from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message
+from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message
 from release.errors import BadInput
 
 
@@ -42,7 +42,7 @@ def reconstruct_cmd(
         Path | None,
         typer.Option(help="Folder for the manifest, tarball, torrents and refetch list (default: TO-extras)."),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Hashing processes (default: one per core).")] = None,
+    workers: WorkersOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be placed and what the source lacks; write nothing.")
     ] = False,

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from release.cli import torrents_app
 from release.cli.errors import EXIT_FAILED, command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message, out_console
 from release.cli.torrent_opts import (
     CommentOpt,
     CreatedByOpt,
@@ -173,7 +173,7 @@ def build_cmd(
     name: NameOpt = None,
     previous: PreviousOpt = None,
     previous_manifest: PreviousManifestOpt = None,
-    workers: Annotated[int | None, typer.Option(help="Hashing processes (default: one per core).")] = None,
+    workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Write v1 .torrent shards (files in ID order, no padding) and <release>-torrents.tar.xz, reproducibly."""

@@ -11,9 +11,8 @@ from rich.table import Table
 
 from release.atomic import atomic_output
 from release.cli import app
-from release.cli.cmd_manifest import WorkersOpt
 from release.cli.errors import EXIT_FAILED, command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message, out_console
 from release.errors import BadInput
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from rich.progress import Progress as RichProgress
 from release.progress import Progress
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (messages stay on stderr).")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Hashing workers (default: one per core; 0: in-process).")]
 LINE_INTERVAL = 5.0
 
 
