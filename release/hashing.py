@@ -13,6 +13,7 @@ for the parent to stitch.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import os
@@ -62,6 +63,12 @@ class FilesRead(NamedTuple):
     tail: bytes  # stream bytes after its last piece boundary
     nbytes: int  # bytes read
 
+    def hex_digests(self, index: int, algorithms: tuple[str, ...] = ALL_ALGORITHMS) -> tuple[str, ...]:
+        """File `index`'s digests as hex, for the `algorithms` it was read with (ALL_ALGORITHMS order)."""
+        width, parts = _digest_layout(algorithms)
+        packed = self.digests[width * index : width * (index + 1)].hex()
+        return tuple([packed[part] for part in parts])
+
     def value(self, index: int) -> int:
         """The detail of file `index` (errno, st_mode or a byte count, by its code)."""
         return int.from_bytes(self.values[8 * index : 8 * index + 8], "little", signed=True)
@@ -93,18 +100,19 @@ def read_files(
     )
 
 
-def split_digests(raw: bytes, algorithms: Sequence[str]) -> tuple[str, ...]:
-    """One file's packed raw digests as hex strings, in `algorithms` (ALL_ALGORITHMS) order."""
-    out = []
+@functools.cache
+def _digest_layout(algorithms: tuple[str, ...]) -> tuple[int, tuple[slice, ...]]:
+    """A file's packed digest width in bytes, and where each selected digest lies in its hex."""
+    parts = []
     pos = 0
     for name in ALL_ALGORITHMS:
         if name in algorithms:
-            out.append(raw[pos : pos + DIGEST_BYTES[name]].hex())
+            parts.append(slice(2 * pos, 2 * (pos + DIGEST_BYTES[name])))
             pos += DIGEST_BYTES[name]
-    return tuple(out)
+    return pos, tuple(parts)
 
 
-def hash_path(path: str, algorithms: Sequence[str]) -> tuple[tuple[str, ...], int, str | None]:
+def hash_path(path: str, algorithms: tuple[str, ...]) -> tuple[tuple[str, ...], int, str | None]:
     """Hash one regular file from a single read; (digests in ALL_ALGORITHMS order, bytes read, error or None).
 
     Symlinks are not followed and special files are refused (never blocking on a fifo).
@@ -117,7 +125,7 @@ def hash_path(path: str, algorithms: Sequence[str]) -> tuple[tuple[str, ...], in
     got = read_files(folder or ".", [os.fsencode(name)], [size], algorithms=algorithms)
     code = Code(got.codes[0])
     if code is Code.OK:
-        return split_digests(got.digests, algorithms), got.nbytes, None
+        return got.hex_digests(0, algorithms), got.nbytes, None
     return (), got.nbytes, describe(code, got.value(0))
 
 

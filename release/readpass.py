@@ -172,22 +172,15 @@ def hash_group(group: Group) -> GroupResult:
     )
     lines: list[tuple[int, bytes]] = []
     errors: list[str] = []
-    digests, codes = got.digests, got.codes
     for n, item in enumerate(items):
-        code = codes[n]
+        code = got.codes[n]
         if code:  # the build fails; an empty line keeps the output order moving until then
             errors.append(f"{table.path(item.row)}: {_problem(Code(code), got.value(n), sizes[n])}")
             if item.hash_file:
                 lines.append((item.position, b""))
         elif item.hash_file:
-            raw = digests[64 * n : 64 * n + 64]
-            xxh3, sha256, md5 = raw[:16].hex(), raw[16:48].hex(), raw[48:].hex()
-            lines.append(
-                (
-                    item.position,
-                    record_line(table.path(item.row), sizes[n], table.mtime_ns(item.row), xxh3, sha256, md5),
-                )
-            )
+            line = record_line(table.path(item.row), sizes[n], table.mtime_ns(item.row), *got.hex_digests(n))
+            lines.append((item.position, line))
     return GroupResult(lines, got.head, got.pieces, got.tail, errors, got.nbytes)
 
 

@@ -24,7 +24,7 @@ import xxhash
 from pydantic import BaseModel
 
 from release.errors import BadInput, InputIOError, ManifestFormatError, UnsafePath
-from release.hashing import DIGEST_BYTES, Code, HashEngine, batched, read_files
+from release.hashing import Code, HashEngine, batched, read_files
 from release.layout import ParsedPath, bucket_range_label, check_relpath, pack, parse_path, sort_key, strip_dot_slash
 from release.manifest.io import ORDER_PROBLEM, Line, ManifestReader, SortKey, check_count, parse_line, prescan_paths
 from release.models import ManifestRecord
@@ -178,12 +178,11 @@ def _check_files(root: str, records: list[ManifestRecord], mode: Mode) -> list[t
         return [_stat_file(f"{root}/{record.path}", record.size) for record in records]
     paths = [record.path.encode("utf-8", "surrogateescape") for record in records]
     got = read_files(root, paths, [record.size for record in records], algorithms=(mode,))
-    width = DIGEST_BYTES[mode]
     out = []
     for n, record in enumerate(records):
         if got.codes[n]:
             out.append(_read_outcome(Code(got.codes[n]), got.value(n), record.size))
-        elif got.digests[width * n : width * (n + 1)].hex() == getattr(record, mode):
+        elif got.hex_digests(n, (mode,))[0] == getattr(record, mode):
             out.append(("OK", "", True))
         else:
             out.append(("CORRUPT", f"{mode} differs", True))

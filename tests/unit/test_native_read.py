@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from release.hashing import ALL_ALGORITHMS, READ_SIZE, Code, read_files, split_digests
+from release.hashing import ALL_ALGORITHMS, DIGEST_BYTES, READ_SIZE, Code, read_files
 
 
 def _reference(data: bytes) -> tuple[str, ...]:
@@ -36,18 +36,16 @@ def test_a_batch_gives_every_digest_of_every_file(tmp_path: Path) -> None:
     assert got.codes == bytes(len(sizes))
     assert got.nbytes == sum(sizes)
     for n, data in enumerate(blobs):
-        assert split_digests(got.digests[64 * n : 64 * (n + 1)], ALL_ALGORITHMS) == _reference(data)
+        assert got.hex_digests(n) == _reference(data)
 
 
 @pytest.mark.parametrize("algorithm", ALL_ALGORITHMS)
 def test_one_algorithm_alone_packs_only_its_digest(tmp_path: Path, algorithm: str) -> None:
     names, blobs = _write(tmp_path, [10, 100_000])
     got = read_files(str(tmp_path), names, [10, 100_000], algorithms=(algorithm,))
-    width = len(got.digests) // 2
     index = ALL_ALGORITHMS.index(algorithm)
-    assert [got.digests[width * n : width * (n + 1)].hex() for n in range(2)] == [
-        _reference(data)[index] for data in blobs
-    ]
+    assert len(got.digests) == 2 * DIGEST_BYTES[algorithm]
+    assert [got.hex_digests(n, (algorithm,))[0] for n in range(2)] == [_reference(data)[index] for data in blobs]
 
 
 def test_every_failure_is_reported_with_its_detail_and_no_digest(tmp_path: Path) -> None:
@@ -106,7 +104,7 @@ def test_threads_share_the_module_safely(tmp_path: Path) -> None:
 
     def run(_: int) -> list[tuple[str, ...]]:
         got = read_files(str(tmp_path), names, sizes)
-        return [split_digests(got.digests[64 * n : 64 * (n + 1)], ALL_ALGORITHMS) for n in range(len(names))]
+        return [got.hex_digests(n) for n in range(len(names))]
 
     with ThreadPoolExecutor(4) as pool:
         assert all(result == expected for result in pool.map(run, range(8)))
