@@ -13,7 +13,8 @@
  *   sizes         bytes of int64, the expected size of every file
  *   starts        bytes of int64 or None: offset in each file where its stream bytes start
  *                 (a file whose start equals its size feeds no piece); None: 0 for every file
- *   flags         bytes, one per file: 1 = compute the file hashes of `algos`
+ *   flags         bytes, one per file: 1 = compute the file hashes of `algos`; 2 = only check that
+ *                 the file is regular and of its size (lstat, never opened: verify --fast)
  *   algos         bit mask: 1 xxh3_128, 2 sha256, 4 md5 (digests packed in that order)
  *   piece_*       the group's stream span [piece_start, piece_end) and piece length (0: no pieces)
  * returns (digests, codes, values, head, pieces, tail, nbytes)
@@ -22,10 +23,13 @@
  *   head/tail     stream bytes before the first / after the last piece boundary of the span
  *   pieces        SHA-1 of every piece wholly inside the span
  *   nbytes        bytes read
+ *
+ * count_entries(root): the non-directory entries under root (verify's test for EXTRA files).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -44,6 +48,8 @@
 #define ALGO_XXH3 1
 #define ALGO_SHA256 2
 #define ALGO_MD5 4
+#define FLAG_HASH 1
+#define FLAG_STAT 2
 
 enum {
     CODE_OK = 0,
@@ -186,10 +192,29 @@ typedef struct {
 } Job;
 
 /* Read one file once: file hashes when asked, and its stream bytes from `start` into the sink. */
+/* The checks read_one makes after opening, from an lstat alone. */
+static void stat_one(Job *job, Py_ssize_t i) {
+    struct stat st;
+    if (fstatat(job->rootfd, job->paths[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        job->codes[i] = CODE_OPEN;
+        job->values[i] = errno;
+    } else if (!S_ISREG(st.st_mode)) {
+        job->codes[i] = CODE_NOT_REGULAR;
+        job->values[i] = st.st_mode;
+    } else if (st.st_size != job->sizes[i]) {
+        job->codes[i] = CODE_SIZE;
+        job->values[i] = st.st_size;
+    }
+}
+
 static void read_one(Job *job, Py_ssize_t i) {
     int64_t size = job->sizes[i];
     int64_t start = job->starts ? job->starts[i] : 0;
-    int hash = job->flags[i] != 0;
+    if (job->flags[i] == FLAG_STAT) {
+        stat_one(job, i);
+        return;
+    }
+    int hash = job->flags[i] == FLAG_HASH;
     int feed = job->pieces && start < size;
     if (!hash && !feed) return;
     int fd = openat(job->rootfd, job->paths[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -360,8 +385,89 @@ done:
     return result;
 }
 
+/* Non-directory entries under the open folder `fd` (which this closes), real subfolders included;
+ * `path` holds the folder's path and, on failure, the path of the folder that could not be listed. */
+static int64_t count_under(int fd, Buf *path) {
+    DIR *dir = fdopendir(fd);
+    if (!dir) {
+        close(fd);
+        return -1;
+    }
+    int64_t count = 0;
+    size_t base = path->len;
+    struct dirent *entry;
+    for (errno = 0; (entry = readdir(dir)) != NULL; errno = 0) {
+        const char *name = entry->d_name;
+        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+        int is_dir = entry->d_type == DT_DIR;
+        if (entry->d_type == DT_UNKNOWN) {
+            struct stat st;
+            is_dir = fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        }
+        if (!is_dir) {
+            count++;
+            continue;
+        }
+        path->len = base;
+        if (buf_add(path, (const unsigned char *)"/", 1) || buf_add(path, (const unsigned char *)name, strlen(name) + 1)) {
+            errno = ENOMEM;
+            break;
+        }
+        path->len--; /* keep the NUL terminator out of the length */
+        int sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int64_t below = sub < 0 ? -1 : count_under(sub, path);
+        if (below < 0) {
+            int saved = errno;
+            closedir(dir);
+            errno = saved;
+            return -1; /* path names the failing folder */
+        }
+        count += below;
+    }
+    int failed = errno;
+    closedir(dir);
+    path->len = base;
+    if (failed) {
+        errno = failed;
+        return -1;
+    }
+    path->data[base] = 0;
+    return count;
+}
+
+static PyObject *count_entries(PyObject *self, PyObject *args) {
+    PyObject *root;
+    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &root)) return NULL;
+    Buf path = {0};
+    int64_t count = -1;
+    int error = ENOMEM;
+    if (buf_add(&path, (const unsigned char *)PyBytes_AS_STRING(root), (size_t)PyBytes_GET_SIZE(root) + 1) == 0) {
+        path.len--;
+        Py_BEGIN_ALLOW_THREADS
+        int fd = open((const char *)path.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        count = fd < 0 ? -1 : count_under(fd, &path);
+        error = errno;
+        Py_END_ALLOW_THREADS
+    }
+    PyObject *result = NULL;
+    if (count >= 0) {
+        result = PyLong_FromLongLong(count);
+    } else if (path.data) {
+        PyObject *where = PyUnicode_DecodeFSDefaultAndSize((const char *)path.data, (Py_ssize_t)path.len);
+        errno = error;
+        if (where) PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, where);
+        Py_XDECREF(where);
+    } else {
+        PyErr_NoMemory();
+    }
+    free(path.data);
+    Py_DECREF(root);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"read_group", read_group, METH_VARARGS, "Read a batch of files once, GIL released: file and piece hashes."},
+    {"count_entries", count_entries, METH_VARARGS, "Count the non-directory entries under a folder, GIL released."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -26,6 +26,8 @@ from enum import IntEnum
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Any, NamedTuple, TypeVar
 
+import numpy as np
+
 from release import _native
 
 ALL_ALGORITHMS: tuple[str, ...] = ("xxh3_128", "sha256", "md5")
@@ -35,6 +37,8 @@ READ_SIZE = 1 << 20  # the native read loop's buffer (boundary sizes in tests)
 BATCH_FILES = 256
 BATCH_BYTES = 32 << 20
 INFLIGHT_PER_WORKER = 3
+HASH = b"\x01"  # hash_flags of read_files: read and hash the file
+STAT_ONLY = b"\x02"  # only check that it is a regular file of its size (lstat, not opened)
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # never follow a link, never block on a fifo
 
 T = TypeVar("T")
@@ -77,7 +81,7 @@ class FilesRead(NamedTuple):
 def read_files(
     root: str,
     paths: Sequence[bytes],
-    sizes: Sequence[int],
+    sizes: Sequence[int] | np.ndarray,
     *,
     algorithms: Sequence[str] = ALL_ALGORITHMS,
     hash_flags: bytes | None = None,
@@ -91,13 +95,12 @@ def read_files(
     with `span` = (stream start, stream end, piece length), the bytes of each file from its
     `starts` offset on feed a SHA-1 piece stream covering [start, end) (see readpass).
     """
-    flags = hash_flags if hash_flags is not None else b"\x01" * len(paths)
+    flags = hash_flags if hash_flags is not None else HASH * len(paths)
+    sizes_raw = sizes.astype(np.int64).tobytes() if isinstance(sizes, np.ndarray) else array("q", sizes).tobytes()
     mask = sum(ALGORITHM_BITS[name] for name in algorithms)
     starts_raw = array("q", starts).tobytes() if starts is not None else None
     start, end, length = span
-    return FilesRead(
-        *_native.read_group(root, paths, array("q", sizes).tobytes(), starts_raw, flags, mask, start, end, length)
-    )
+    return FilesRead(*_native.read_group(root, paths, sizes_raw, starts_raw, flags, mask, start, end, length))
 
 
 @functools.cache
@@ -224,6 +227,17 @@ class HashEngine:
 
 def _result(pending: AsyncResult[R] | Future[R]) -> R:
     return pending.get() if isinstance(pending, AsyncResult) else pending.result()
+
+
+def row_batches(sizes: np.ndarray, rows: np.ndarray, limit: int = BATCH_FILES) -> Iterator[np.ndarray]:
+    """`rows` (indices into `sizes`) cut like `batched`: at most `limit` rows or about BATCH_BYTES."""
+    total = np.cumsum(sizes[rows])
+    start = 0
+    while start < len(rows):
+        base = int(total[start - 1]) if start else 0
+        end = min(start + limit, int(np.searchsorted(total, base + BATCH_BYTES)) + 1, len(rows))
+        yield rows[start:end]
+        start = end
 
 
 def batched(

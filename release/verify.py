@@ -1,39 +1,45 @@
 """`verify`: check a full or partial download against a manifest, file by file.
 
-Tiered like bagit: the whole manifest is validated first (on the workers, before the tree is
-touched), then every file is checked where it should be, on the workers: presence, type, size,
-then the hash (xxh3-128 by default, sha256 when strong, none when fast). Files on disk that the
-manifest does not list (EXTRA) are found by counting the tree's entries, and only when the count
-disagrees by a merge of the sorted tree with the manifest. Memory stays flat however many files
-there are; every mismatch is collected, nothing stops at the first.
+Tiered like bagit. The manifest's paths are checked first, before the tree is touched (a cheap
+scan of the whole file refuses absolute paths and `..`). Then its records are read a chunk at a
+time as columns (tokenised in C, lines not in canonical form validated in full, the order checked
+on the columns) and the files they list are checked on worker threads in one native pass each:
+presence, type, size, then the hash (xxh3-128 by default, sha256 when strong, none when fast: an
+lstat). Files on disk that the manifest does not list (EXTRA) are found by counting the tree's
+entries, and only when the count disagrees by a merge of the sorted tree with the manifest.
+Memory stays flat however many files there are; every mismatch is collected, nothing stops at
+the first.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import stat
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple
+from typing import BinaryIO, Literal, NamedTuple
 
 import numpy as np
 import xxhash
 from pydantic import BaseModel
 
-from release.errors import BadInput, InputIOError, ManifestFormatError, UnsafePath
-from release.hashing import Code, HashEngine, batched, read_files
-from release.layout import ParsedPath, bucket_range_label, check_relpath, pack, parse_path, sort_key, strip_dot_slash
-from release.manifest.io import ORDER_PROBLEM, Line, ManifestReader, SortKey, check_count, parse_line, prescan_paths
-from release.models import ManifestRecord
+from release import _native
+from release.errors import BadInput, InputIOError, UnsafePath
+from release.hashing import HASH, STAT_ONLY, Code, HashEngine, batched, read_files, row_batches
+from release.layout import SUBSET_RANK, bucket_range_label, check_relpath, parse_path, sort_key, strip_dot_slash
+from release.manifest.columns import Columns, column_chunks
+from release.manifest.io import prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
 from release.walk import FileTable, walk
 
 Mode = Literal["fast", "xxh3_128", "sha256"]
 STATUSES = ("OK", "CORRUPT", "MISSING", "EXTRA")
 MAX_PROBLEMS = 1000
+JOB_FILES = 1024  # files a worker thread checks at a time: fewer results for the main thread to tally
 
 
 class StatusCounts(BaseModel):
@@ -76,8 +82,8 @@ class VerifyReport(BaseModel):
         return t.CORRUPT > 0 or (self.complete and (t.MISSING > 0 or t.EXTRA > 0))
 
 
-def _path_hash(path: str) -> int:
-    return int(xxhash.xxh3_64_intdigest(path.encode("utf-8", "surrogateescape")))
+def _encode(path: str) -> bytes:
+    return path.encode("utf-8", "surrogateescape")
 
 
 class ListedSet:
@@ -85,7 +91,7 @@ class ListedSet:
 
     def __init__(self, source: Path) -> None:
         self.source = source
-        hashes = np.fromiter((_path_hash(p) for _, p in self.paths()), dtype=np.uint64)
+        hashes = np.fromiter((xxhash.xxh3_64_intdigest(_encode(p)) for _, p in self.paths()), dtype=np.uint64)
         self.hashes = np.unique(hashes)
 
     def paths(self) -> Iterator[tuple[int, str]]:
@@ -106,34 +112,30 @@ class ListedSet:
                     raise BadInput(f"{self.source}:{lineno}", exc.problem) from exc
                 yield lineno, path
 
-    def lookup(self, paths: list[str]) -> np.ndarray:
-        """Index of each path in `hashes`, or -1 when not listed."""
-        wanted = np.fromiter((_path_hash(p) for p in paths), dtype=np.uint64, count=len(paths))
+    def lookup(self, paths: list[bytes]) -> np.ndarray:
+        """Index of each path (UTF-8) in `hashes`, or -1 when not listed."""
+        wanted = np.fromiter(map(xxhash.xxh3_64_intdigest, paths), dtype=np.uint64, count=len(paths))
         index = np.searchsorted(self.hashes, wanted)
         index[index >= len(self.hashes)] = 0
         found = self.hashes[index] == wanted if len(self.hashes) else np.zeros(len(paths), bool)
         return np.where(found, index, -1)
 
 
-class _Outcome(NamedTuple):
-    error: ManifestFormatError | None
-    first_key: SortKey | None
-    last_key: SortKey | None
-    counts: Counter[tuple[str, str, str]]
-    problems: list[tuple[str, str, str]]
-    statuses: list[tuple[str, str, str]] | None
-    matched: list[int]
+class _Job(NamedTuple):
+    """Files to check: some rows of a chunk of the manifest."""
+
+    columns: Columns
+    rows: np.ndarray  # indices into columns
+
+
+class _Checked(NamedTuple):
+    """What `_check` found: a status per row of the job, and why for each that is not OK."""
+
+    job: _Job
+    status: np.ndarray  # int8, index into STATUSES
+    reasons: dict[int, str]  # position in job.rows -> reason
     present: int
-    files: int
-    bytes: int
     checked_bytes: int
-
-
-_CTX: dict[str, Any] = {}
-
-
-def _set_context(root: str, manifest: str, mode: Mode, listed: ListedSet | None, report: bool) -> None:
-    _CTX.update(root=root, manifest=manifest, mode=mode, listed=listed, report=report)
 
 
 def _kind(mode: int) -> str:
@@ -142,93 +144,64 @@ def _kind(mode: int) -> str:
     return "symlink" if stat.S_ISLNK(mode) else "special file"
 
 
-def _stat_file(full: str, size: int) -> tuple[str, str, bool]:
-    """(status, reason, present) of one expected file, from its lstat alone (--fast)."""
-    try:
-        st = os.lstat(full)
-    except (FileNotFoundError, NotADirectoryError):
-        return "MISSING", "not on disk", False
-    except OSError as exc:
-        return "CORRUPT", f"cannot stat: {exc.strerror}", True
-    if not stat.S_ISREG(st.st_mode):
-        return "CORRUPT", f"is a {_kind(st.st_mode)}, not a regular file", True
-    return ("OK", "", True) if st.st_size == size else ("CORRUPT", f"size {st.st_size}, expected {size}", True)
-
-
-def _read_outcome(code: Code, value: int, size: int) -> tuple[str, str, bool]:
-    """(status, reason, present) of a file the native read could not hash."""
+def _read_outcome(code: Code, value: int, size: int, verb: str) -> tuple[str, str]:
+    """(status, reason) of a file the native read (or lstat, when `verb` is "stat") found wanting."""
     if code is Code.OPEN:
         if value in (errno.ENOENT, errno.ENOTDIR):
-            return "MISSING", "not on disk", False
+            return "MISSING", "not on disk"
         if value == errno.ELOOP:
-            return "CORRUPT", "is a symlink, not a regular file", True
-        return "CORRUPT", f"cannot read: {os.strerror(value)}", True
+            return "CORRUPT", "is a symlink, not a regular file"
+        return "CORRUPT", f"cannot {verb}: {os.strerror(value)}"
     if code is Code.NOT_REGULAR:
-        return "CORRUPT", f"is a {_kind(value)}, not a regular file", True
+        return "CORRUPT", f"is a {_kind(value)}, not a regular file"
     if code is Code.SIZE:
-        return "CORRUPT", f"size {value}, expected {size}", True
+        return "CORRUPT", f"size {value}, expected {size}"
     if code is Code.SHORT:
-        return "CORRUPT", f"shrank to {value} bytes while being read", True
-    return "CORRUPT", f"cannot read: {os.strerror(value)}", True
+        return "CORRUPT", f"shrank to {value} bytes while being read"
+    return "CORRUPT", f"cannot {verb}: {os.strerror(value)}"
 
 
-def _check_files(root: str, records: list[ManifestRecord], mode: Mode) -> list[tuple[str, str, bool]]:
-    """(status, reason, present) of each expected file: one native read pass for the hashing modes."""
-    if mode == "fast":
-        return [_stat_file(f"{root}/{record.path}", record.size) for record in records]
-    paths = [record.path.encode("utf-8", "surrogateescape") for record in records]
-    got = read_files(root, paths, [record.size for record in records], algorithms=(mode,))
-    out = []
-    for n, record in enumerate(records):
-        if got.codes[n]:
-            out.append(_read_outcome(Code(got.codes[n]), got.value(n), record.size))
-        elif got.hex_digests(n, (mode,))[0] == getattr(record, mode):
-            out.append(("OK", "", True))
-        else:
-            out.append(("CORRUPT", f"{mode} differs", True))
-    return out
-
-
-def _tally_key(parsed: ParsedPath) -> tuple[str, str]:
-    return parsed.subset, bucket_range_label(parsed.bucket)
-
-
-def _verify_batch(lines: list[Line]) -> _Outcome:
-    """Worker side: validate a batch of manifest lines, then check every record it expects."""
-    root, mode, listed = _CTX["root"], _CTX["mode"], _CTX["listed"]
-    out = _Outcome(None, None, None, Counter(), [], [] if _CTX["report"] else None, [], 0, 0, 0, 0)
-    try:
-        records = [parse_line(_CTX["manifest"], lineno, line) for lineno, line in lines]
-    except ManifestFormatError as exc:
-        return out._replace(error=exc)
-    index = listed.lookup([r.path for r in records]) if listed is not None else None
-    present = files = nbytes = checked = 0
-    keys: list[SortKey] = []
-    expected: list[tuple[ManifestRecord, ParsedPath]] = []
-    for n, record in enumerate(records):
-        parsed = parse_path(record.path)
-        keys.append((pack(parsed), record.path.split("/")))
-        if len(keys) > 1 and keys[-1] <= keys[-2]:
-            return out._replace(error=ManifestFormatError(_CTX["manifest"], lines[n][0], ORDER_PROBLEM))
-        if index is not None:
-            if index[n] < 0:
-                continue
-            out.matched.append(int(index[n]))
-        expected.append((record, parsed))
-    checks = _check_files(root, [record for record, _ in expected], mode)
-    for (record, parsed), (status, reason, found) in zip(expected, checks, strict=True):
-        present += found
-        files += 1
-        nbytes += record.size
-        checked += record.size if found else 0
-        out.counts[(*_tally_key(parsed), status)] += 1
-        if status != "OK":
-            out.problems.append((record.path, status, reason))
-        if out.statuses is not None:
-            out.statuses.append((record.path, status, reason))
-    return out._replace(
-        first_key=keys[0], last_key=keys[-1], present=present, files=files, bytes=nbytes, checked_bytes=checked
+def _check(root: str, mode: Mode, job: _Job) -> _Checked:
+    """Worker side: check the job's files in one native pass (lstat only for --fast)."""
+    columns, rows = job
+    sizes = columns.sizes[rows]
+    field = None if mode == "fast" else mode
+    got = read_files(
+        root,
+        [columns.paths[row] for row in rows.tolist()],
+        sizes,
+        algorithms=(field,) if field else (),
+        hash_flags=(HASH if field else STAT_ONLY) * len(rows),
     )
+    codes = np.frombuffer(got.codes, np.uint8)
+    status = np.zeros(len(rows), np.int8)
+    reasons: dict[int, str] = {}
+    if field:
+        computed = np.frombuffer(got.digests, np.uint8).reshape(len(rows), -1)
+        differs = (codes == 0) & (computed != columns.digests[rows]).any(axis=1)
+        status[differs] = STATUSES.index("CORRUPT")
+        reasons.update(dict.fromkeys(np.flatnonzero(differs).tolist(), f"{mode} differs"))
+    for n in np.flatnonzero(codes).tolist():
+        name, reasons[n] = _read_outcome(Code(codes[n]), got.value(n), int(sizes[n]), "read" if field else "stat")
+        status[n] = STATUSES.index(name)
+    found = status != STATUSES.index("MISSING")
+    return _Checked(job, status, reasons, int(found.sum()), int(sizes[found].sum()))
+
+
+def _jobs(manifest: Path, mode: Mode, listed: ListedSet | None, matched: np.ndarray) -> Iterator[_Job]:
+    """The files to check, in manifest order, in batches."""
+    for columns in column_chunks(manifest, None if mode == "fast" else mode):
+        rows = np.arange(len(columns.paths))
+        if listed is not None:
+            index = listed.lookup(columns.paths)
+            rows = np.flatnonzero(index >= 0)
+            matched[index[rows]] = True
+        for part in row_batches(columns.sizes, rows, JOB_FILES):
+            yield _Job(columns, part)
+
+
+_RANK_NAMES = {rank: name for name, rank in SUBSET_RANK.items()}
+_BUCKET_SPAN = 100_000  # above any 4-digit bucket folder
 
 
 class _Tally:
@@ -239,15 +212,26 @@ class _Tally:
         self.report_out = report_out
         self.refetch_out = refetch_out
 
-    def merge(self, outcome: _Outcome) -> None:
-        self.counts.update(outcome.counts)
-        for path, status, reason in outcome.problems:
-            self._problem(path, status, reason)
-        for entry in outcome.statuses or ():
-            self._report(*entry)
+    def merge(self, checked: _Checked) -> None:
+        """Count a checked job by subset, bucket range and status; keep its problems."""
+        columns, rows = checked.job
+        bucket = columns.bucket[rows]
+        low = np.where(bucket >= 0, bucket - bucket % 100, -1)  # the range's first bucket, as bucket_range_label
+        combined = (columns.rank[rows] * _BUCKET_SPAN + low + 1) * len(STATUSES) + checked.status
+        for key, n in zip(*(part.tolist() for part in np.unique(combined, return_counts=True)), strict=True):
+            rest, status = divmod(key, len(STATUSES))
+            rank, low_plus_one = divmod(rest, _BUCKET_SPAN)
+            label = bucket_range_label(low_plus_one - 1 if low_plus_one else None)
+            self.counts[(_RANK_NAMES[rank], label, STATUSES[status])] += n
+        for n in sorted(checked.reasons):
+            self._problem(columns.path(int(rows[n])), STATUSES[checked.status[n]], checked.reasons[n])
+        if self.report_out is not None:
+            for n, row in enumerate(rows.tolist()):
+                self._report(columns.path(row), STATUSES[checked.status[n]], checked.reasons.get(n, ""))
 
     def add(self, path: str, status: str, reason: str) -> None:
-        self.counts[(*_tally_key(parse_path(path)), status)] += 1
+        parsed = parse_path(path)
+        self.counts[(parsed.subset, bucket_range_label(parsed.bucket), status)] += 1
         self._problem(path, status, reason)
         self._report(path, status, reason)
 
@@ -279,21 +263,11 @@ class _Tally:
 
 
 def count_entries(root: Path) -> int:
-    """Non-directory entries under `root` (files, symlinks, specials), from directory listings only."""
-    count = 0
-    stack = [str(root)]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        count += 1
-        except OSError as exc:
-            raise InputIOError(folder, f"cannot list folder: {exc.strerror}") from exc
-    return count
+    """Non-directory entries under `root` (files, symlinks, specials), from directory listings only (in C)."""
+    try:
+        return _native.count_entries(str(root))
+    except OSError as exc:
+        raise InputIOError(exc.filename, f"cannot list folder: {exc.strerror}") from exc
 
 
 def _extras(root: Path, manifest: Path) -> Iterator[tuple[str, str]]:
@@ -306,7 +280,7 @@ def _extras(root: Path, manifest: Path) -> Iterator[tuple[str, str]]:
         if entry.kind != "file":
             kinds[len(table)] = entry.kind
         table.add(entry.path)
-    expected = (json.loads(line)["path"] for _, line in ManifestReader(manifest).lines())
+    expected = (columns.path(row) for columns in column_chunks(manifest, None) for row in range(len(columns.paths)))
     want = next(expected, None)
     want_key = sort_key(want) if want is not None else None
     for row in table.order().tolist():
@@ -318,10 +292,6 @@ def _extras(root: Path, manifest: Path) -> Iterator[tuple[str, str]]:
         if want != path:
             kind = kinds.get(row, "file")
             yield path, "not in the manifest" if kind == "file" else f"{kind} not in the manifest"
-
-
-def _outcomes(engine: HashEngine, manifest: Path) -> Iterator[_Outcome]:
-    return engine.map_batches(_verify_batch, ManifestReader(manifest).line_batches())
 
 
 def verify_tree(
@@ -339,31 +309,22 @@ def verify_tree(
     """Verify `root` against `manifest`; see the module docstring for the tiers."""
     listed = ListedSet(files_from) if files_from is not None else None
     tally = _Tally(report_out, refetch_out)
-    header = prescan_paths(manifest)  # refuses unsafe paths before the tree is read
+    header = prescan_paths(manifest)  # every line and the count, before the tree is read
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")
-    setup = (str(root), str(manifest), mode, listed, report_out is not None)
-    present = checked = unknown = records = 0
-    last_key: SortKey | None = None
-    # the hashing modes spend their time in the native loop (threads); --fast is lstat in Python (processes)
-    with HashEngine(workers, _set_context, setup, threads=mode != "fast") as engine:
+    present = checked = unknown = 0
+    matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
+    # every mode spends its time in the native loop (GIL released): threads, nothing pickled
+    with HashEngine(workers, threads=True) as engine:
         on_disk = count_entries(root) if listed is None else 0
-        matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
         ticker = Ticker(progress, "verify", header.files, header.bytes)
-        for batch, outcome in zip(ManifestReader(manifest).line_batches(), _outcomes(engine, manifest), strict=True):
-            if outcome.error is not None:
-                raise outcome.error
-            if last_key is not None and outcome.first_key is not None and outcome.first_key <= last_key:
-                raise ManifestFormatError(str(manifest), batch[0][0], ORDER_PROBLEM)
-            last_key = outcome.last_key
-            records += len(batch)
-            tally.merge(outcome)
-            present += outcome.present
-            checked += outcome.checked_bytes
-            matched[outcome.matched] = True
-            ticker.add(outcome.files, outcome.bytes)
+        jobs = _jobs(manifest, mode, listed, matched)
+        for done in engine.map_batches(functools.partial(_check, str(root), mode), jobs):
+            tally.merge(done)
+            present += done.present
+            checked += done.checked_bytes
+            ticker.add(len(done.job.rows), int(done.job.columns.sizes[done.job.rows].sum()))
         ticker.finish()
-    check_count(str(manifest), header, records)
     if listed is None and on_disk != present:
         for path, reason in _extras(root, manifest):
             tally.add(path, "EXTRA", reason)
@@ -390,7 +351,7 @@ def _listed_leftovers(root: Path, listed: ListedSet, matched: np.ndarray, tally:
     """Listed paths the manifest lacks: EXTRA when on disk, else counted as unknown."""
     unknown = 0
     for batch in batched(path for _, path in listed.paths()):
-        for path, index in zip(batch, listed.lookup(batch).tolist(), strict=True):
+        for path, index in zip(batch, listed.lookup([_encode(path) for path in batch]).tolist(), strict=True):
             if index < 0 or matched[index]:
                 continue
             matched[index] = True  # a path listed twice is reported once

@@ -20,9 +20,9 @@ from typing import BinaryIO, cast
 import zstandard
 from pydantic import ValidationError
 
+from release import _records
 from release.atomic import atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
-from release.hashing import BATCH_FILES
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
 
@@ -156,14 +156,12 @@ class ManifestReader:
         """Raw record lines with their line numbers, unvalidated (see validate_manifest)."""
         return enumerate(self._lines, start=2)
 
-    def line_batches(self, size: int = BATCH_FILES) -> Iterator[list[Line]]:
-        """Raw record lines in batches of `size`, split a whole chunk at a time (no per-line Python work)."""
+    def line_chunks(self) -> Iterator[tuple[int, list[bytes]]]:
+        """Raw record lines a decompressed chunk at a time, with the first one's line number (no per-line work)."""
         lineno = 1
         for lines in _open_line_lists(self.path):
             start = 1 if lineno == 1 else 0  # the header line
-            for i in range(start, len(lines), size):
-                part = lines[i : i + size]
-                yield list(zip(range(lineno + i, lineno + i + len(part)), part, strict=True))
+            yield lineno + start, lines[start:]
             lineno += len(lines)
 
     def __iter__(self) -> Iterator[ManifestRecord]:
@@ -196,34 +194,38 @@ def _first_error(exc: ValidationError) -> str:
     return f"field {where!r}: {msg}" if where else msg
 
 
-# Only the path field holds '/', '.' or '\\'; any of these byte strings in a chunk may mean an
-# unsafe path (absolute, empty, '.' or '..' components, a trailing '/', an escape sequence). They
-# also flag some safe paths ("a/.b"); those lines are then parsed in full, which settles it.
-_SUSPECT_BYTES = (b'"path":"/', b'"path":""', b'"path":".', b"/.", b"//", b'/"', b"\\")
-_LINE_START = b'{"path":"'
+def _line_blocks(path: Path) -> Iterator[bytes]:
+    """The decompressed manifest as blocks of whole lines (without the block's last newline)."""
+    rest = b""
+    for chunk in _open_chunks(path):
+        data = rest + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        yield data[:cut]
+    if rest:
+        yield rest
 
 
 def prescan_paths(path: Path | str) -> ManifestHeader:
-    """Refuse a manifest with an unsafe path, reading it once cheaply (byte searches over whole chunks).
+    """Validate every record line and the record count, cheaply, before a tree is touched; return the header.
 
-    Only the lines of a chunk that looks suspect are parsed in full, so this costs little even for
-    millions of records; it runs before the tree is touched. Returns the header.
+    Canonical lines (as `record_line` writes them) with certainly safe paths are checked in C;
+    every other line is parsed in full, so a malformed line or an unsafe path (absolute, `..`)
+    is refused with its line number. The record order is left to the reader of the records.
     """
     reader = ManifestReader(path)
     name = str(reader.path)
-    lineno = 1
-    for lines in _open_line_lists(reader.path):
-        data = b"\n".join(lines)
-        body_lines = len(lines) - (1 if lineno == 1 else 0)
-        suspect = (
-            any(token in data for token in _SUSPECT_BYTES)
-            or data.count(b'\n{"path":"') + (0 if lineno == 1 else data.startswith(_LINE_START)) != body_lines
-        )
-        if suspect:
-            for n, line in enumerate(lines, start=lineno):
-                if n > 1:
-                    parse_line(name, n, line)
-        lineno += len(lines)
+    lineno = 1  # of the block's first line
+    for block in _line_blocks(reader.path):
+        count, slow = _records.check_lines(block)
+        for index, start, end in slow:
+            if lineno + index > 1:  # the header was read above
+                parse_line(name, lineno + index, block[start:end])
+        lineno += count
+    check_count(name, reader.header, lineno - 2)
     return reader.header
 
 

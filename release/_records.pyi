@@ -1,0 +1,6 @@
+"""Types of the compiled record tokeniser (release/_records.c)."""
+
+def scan_records(
+    lines: object, field: int, subsets: tuple[bytes, ...], extensions: tuple[bytes, ...], /
+) -> tuple[bytes, list[bytes | None], bytes, bytes, bytes, bytes, bytes, bytes]: ...
+def check_lines(data: bytes, /) -> tuple[int, list[tuple[int, int, int]]]: ...

@@ -1,0 +1,124 @@
+"""Manifest records as columns, a decompressed chunk (~20k records) at a time, for verify.
+
+Records are tokenised in C (`release._records`) when they are in the canonical form `record_line`
+writes; any other line is validated in full by pydantic (`parse_line`), so a malformed line gets
+the same message it always had. Paths are classified against the layout on whole columns: the C
+tokeniser cuts `subset/NNNN/ID.ext` into numbers and `layout.parse_path` decides every path the
+column checks do not settle. The record order (subset, ID, path) is checked on the columns too.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple, cast
+
+import numpy as np
+
+from release import _records
+from release.errors import ManifestFormatError
+from release.hashing import DIGEST_BYTES
+from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, parse_path
+from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, parse_line
+
+Scanned = tuple[bytes, list[bytes | None], bytes, bytes, bytes, bytes, bytes, bytes]  # _records.scan_records
+FIELDS: dict[str | None, int] = {None: 0, "xxh3_128": 1, "sha256": 2, "md5": 3}
+_EXTENSIONS = tuple(sorted(EXTENSIONS))
+INT64_MAX = (1 << 63) - 1
+RANK_SHIFT = 60  # layout.pack: (subset rank << 60) | ID
+
+
+class Columns(NamedTuple):
+    """Consecutive records of a manifest, one array entry per record."""
+
+    first_line: int  # line number of the first record
+    paths: list[bytes]
+    sizes: np.ndarray  # int64
+    digests: np.ndarray  # uint8, (records, digest bytes): the selected digest field, raw
+    rank: np.ndarray  # int64: layout.SUBSET_RANK of each path's subset
+    bucket: np.ndarray  # int64: the bucket folder's number, -1 for paths without one
+    keys: np.ndarray  # int64: layout.pack, the first part of the sort key
+
+    def path(self, row: int) -> str:
+        """Record `row`'s path as text."""
+        return self.paths[row].decode("utf-8", "surrogateescape")
+
+    def sort_key(self, row: int) -> SortKey:
+        """Record `row`'s layout.sort_key."""
+        return (int(self.keys[row]), self.path(row).split("/"))
+
+
+@functools.cache
+def _conforming() -> np.ndarray:
+    """[subset index, extension index] -> True when `subset/NNNN/ID.ext` conforms, asked of the layout."""
+    return np.array(
+        [[parse_path(f"{subset}/0000/1000.{ext}").problem is None for ext in _EXTENSIONS] for subset in IMAGE_SUBSETS]
+    )
+
+
+def read_columns(name: str, first_line: int, lines: list[bytes], field: str | None) -> Columns:
+    """Validate and tokenise consecutive record lines; raise ManifestFormatError naming the line."""
+    raw = _records.scan_records(
+        lines, FIELDS[field], tuple(s.encode() for s in IMAGE_SUBSETS), tuple(e.encode() for e in _EXTENSIONS)
+    )
+    fast = np.frombuffer(raw[0], np.uint8)
+    paths = cast(list[bytes], raw[1])  # None where not fast: filled in below
+    sizes = np.frombuffer(raw[2], np.int64).copy()
+    width = DIGEST_BYTES[field] if field else 0
+    digests = np.frombuffer(raw[3], np.uint8).reshape(len(lines), width).copy()
+    for row in np.flatnonzero(fast == 0).tolist():
+        record = parse_line(name, first_line + row, lines[row])
+        if record.size > INT64_MAX:
+            raise ManifestFormatError(name, first_line + row, f"field 'size': {record.size} is too large")
+        paths[row] = record.path.encode("utf-8", "surrogateescape")
+        sizes[row] = record.size
+        if field:
+            digests[row] = np.frombuffer(bytes.fromhex(getattr(record, field)), np.uint8)
+    rank, bucket, keys = _classify(raw, paths)
+    columns = Columns(first_line, paths, sizes, digests, rank, bucket, keys)
+    _check_order(name, columns)
+    return columns
+
+
+def _classify(raw: Scanned, paths: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Subset rank, bucket and packed sort key of every path: columns first, parse_path for the rest."""
+    subset = np.frombuffer(raw[4], np.int8).astype(np.int64)
+    bucket = np.frombuffer(raw[5], np.int32).astype(np.int64)
+    ids = np.frombuffer(raw[6], np.int64).copy()
+    ext = np.frombuffer(raw[7], np.int8).astype(np.int64)
+    settled = (subset >= 0) & (ids % 1000 == bucket)
+    settled[settled] = _conforming()[subset[settled], ext[settled]]
+    ranks = np.array([SUBSET_RANK[s] for s in IMAGE_SUBSETS], np.int64)
+    rank = np.where(settled, ranks[np.maximum(subset, 0)], 0)
+    for row in np.flatnonzero(~settled).tolist():
+        parsed = parse_path(paths[row].decode("utf-8", "surrogateescape"))
+        rank[row] = SUBSET_RANK[parsed.subset]
+        bucket[row] = -1 if parsed.bucket is None else parsed.bucket
+        ids[row] = parsed.id or 0
+    return rank, bucket, (rank << RANK_SHIFT) | ids
+
+
+def _check_order(name: str, columns: Columns) -> None:
+    """Raise at the first record that does not come strictly after the one before it."""
+    step = np.diff(columns.keys)
+    bad = np.flatnonzero(step < 0).tolist()
+    for row in np.flatnonzero(step == 0).tolist():  # same subset and ID: the path decides
+        if columns.sort_key(row + 1) <= columns.sort_key(row):
+            bad.append(row)
+    if bad:
+        raise ManifestFormatError(name, columns.first_line + min(bad) + 1, ORDER_PROBLEM)
+
+
+def column_chunks(path: Path, field: str | None) -> Iterator[Columns]:
+    """Every record of a manifest as Columns, in order across chunks too (the count is the caller's)."""
+    name = str(path)
+    last: SortKey | None = None
+    for first_line, lines in ManifestReader(path).line_chunks():
+        if not lines:
+            continue
+        columns = read_columns(name, first_line, lines, field)
+        if last is not None and columns.sort_key(0) <= last:
+            raise ManifestFormatError(name, first_line, ORDER_PROBLEM)
+        last = columns.sort_key(len(lines) - 1)
+        yield columns
