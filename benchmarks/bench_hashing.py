@@ -262,20 +262,29 @@ the **hash limit** for sha256 + md5 + xxh3-128 on 2 cores is 2 / Σ(1/speed) = *
 NOTES = """## Reading these figures
 
 - Run-to-run noise on this shared 2-vCPU machine is large: the anchors move by up to 30 % between runs
-  (sha256sum on the small tree: 9.0 s in one run, 11.6 s in another), so compare rows of the same run.
-- **The read loop is native now** (`release/_native.c`, threads, GIL released). Alone, it reaches the
-  targets: with all three hashes it runs at ~86 % (small files) and ~92 % (large files) of the hash limit,
-  and with xxh3-128 only it is *faster* than `xxhsum -c` as two processes (~0.9× on small files). Reading
-  through the page cache is part of that time (a copy of every byte; mmap was tried and is slower for
+  (sha256sum on the small tree: 9.0 s in one run, 11.6 s in another; the one-core xxh3 speed that enters
+  the hash limit read 22,096 MB/s in one run and 9,739 MB/s in the next), so compare rows of the same run.
+- **The read loop is native** (`release/_native.c`, threads, GIL released). Alone, it reaches the
+  targets: with all three hashes it runs at ~86–89 % (small files) and ~92–96 % (large files) of the hash
+  limit, and with xxh3-128 only it is *faster* than `xxhsum -c` as two processes (~0.88× on small files).
+  Reading through the page cache is part of that time (a copy of every byte; mmap was tried and is slower for
   ~40 KB files: mapping and unmapping cost more than the copy, and much more with two threads).
-- **Targets still missed end to end, and why.** What the whole commands add to the loop is Python:
-  the interpreter and imports (~0.3 s, measured as `--help`), the walk and sort before the first byte can
-  be hashed in manifest order (~0.7 s on 158k files), and per file the manifest line, the order checks and
-  tallies (verify validates every record with pydantic, ~10 µs a record on one GIL). On the small tree the
-  loop alone already takes 5.05 s of the 5.08 s that 85 % allows, so the start-up and the walk put
-  `manifest build` past the target whatever the rest costs; verify's gap to `xxhsum -c` is the per-record
-  validation and tallying, not reading or hashing. Closing either would mean moving the walk, the
-  manifest parsing and the report into C as well.
+- **verify reads the manifest as columns** (`release/_records.c` tokenises canonical lines, pydantic
+  validates any other line; order, layout and tallies are numpy over whole columns), so its per-record
+  Python is gone: on the small tree 2.96× → ~1.8× `xxhsum -c`, on 980k tiny files 12.7 s → 5.0 s
+  (`--fast` 10.5 s → 3.5 s). What remains on the small tree, timed in-process: the start-up (~0.3 s:
+  interpreter, typer, rich, pydantic, numpy), the first pass over the whole manifest that must end before
+  the tree is touched (0.14 s: zstd 0.07 s, C check 0.07 s), counting directory entries (0.06 s, C), and a
+  checking phase of ~1.0 s against the loop's 0.78 s alone (the main thread decompresses and tokenises
+  again and tallies while both cores read). The floor is the kernel: `xxhsum -c` spends 1.58 CPU s, nearly
+  all of it system time copying 4.55 GB out of the page cache and opening 158k files, and our loop spends
+  the same. The 1.2× target allows 2 cores × 1.07 s = 2.1 CPU s, which leaves ~0.5 CPU s for everything
+  that is not reading — less than the start-up and the manifest's first pass take. On ~1 MB files verify
+  takes 0.18 s after its start-up, less than `xxhsum -c` (0.20 s); the 2.65× there is the start-up alone.
+- **manifest build** is unchanged by this: on the small tree the loop alone takes 5.05 s of the 5.27 s that
+  85 % of this run's limit allows, so start-up (0.35 s) and the walk and sort before the first byte can be
+  hashed in manifest order (~0.7 s, Python in forked processes) put it past the target whatever the rest
+  costs. On ~1 MB files it reaches 90 % of the limit after its start-up.
 - What the one-read design buys: one pass giving xxh3-128 + sha256 + md5 beats `sha256sum` alone and
   `rhash --md5 --sha256` on both trees, and takes under half the time of `hashdeep -c md5,sha256`.
 - rhash -c is not listed: RHash 1.4.3 spent over 3.5 CPU minutes on one 79k-line half of the small tree's

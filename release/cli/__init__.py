@@ -13,6 +13,25 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"booru-release {version('booru-release')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Global options (the help text is the Typer app's)."""
+
+
 manifest_app = typer.Typer(help="Build, compare and export file manifests.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
 torrents_app = typer.Typer(help="Plan and check BitTorrent shards.", no_args_is_help=True)

@@ -29,6 +29,13 @@ def test_help_has_examples(cli: Callable[..., Run], command: tuple[str, ...]) ->
     assert run.code == 0 and "Examples" in run.stdout and "booru-release" in run.stdout
 
 
+def test_version_names_the_installed_package(cli: Callable[..., Run]) -> None:
+    from importlib.metadata import version
+
+    run = cli("--version")
+    assert run.code == 0 and run.stdout.strip() == f"booru-release {version('booru-release')}"
+
+
 def test_no_arguments_shows_usage(cli: Callable[..., Run]) -> None:
     run = cli()
     assert run.code == 2 and "Usage" in run.stdout + run.stderr
