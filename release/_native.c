@@ -192,18 +192,29 @@ typedef struct {
 } Job;
 
 /* Read one file once: file hashes when asked, and its stream bytes from `start` into the sink. */
+/* Records why file i is not the regular file of its expected size; 0 when it is. */
+static int wrong_file(Job *job, Py_ssize_t i, const struct stat *st) {
+    if (!S_ISREG(st->st_mode)) {
+        job->codes[i] = CODE_NOT_REGULAR;
+        job->values[i] = st->st_mode;
+        return 1;
+    }
+    if (st->st_size != job->sizes[i]) {
+        job->codes[i] = CODE_SIZE;
+        job->values[i] = st->st_size;
+        return 1;
+    }
+    return 0;
+}
+
 /* The checks read_one makes after opening, from an lstat alone. */
 static void stat_one(Job *job, Py_ssize_t i) {
     struct stat st;
     if (fstatat(job->rootfd, job->paths[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
         job->codes[i] = CODE_OPEN;
         job->values[i] = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        job->codes[i] = CODE_NOT_REGULAR;
-        job->values[i] = st.st_mode;
-    } else if (st.st_size != job->sizes[i]) {
-        job->codes[i] = CODE_SIZE;
-        job->values[i] = st.st_size;
+    } else {
+        wrong_file(job, i, &st);
     }
 }
 
@@ -227,13 +238,7 @@ static void read_one(Job *job, Py_ssize_t i) {
     if (fstat(fd, &st) != 0) {
         job->codes[i] = CODE_READ;
         job->values[i] = errno;
-    } else if (!S_ISREG(st.st_mode)) {
-        job->codes[i] = CODE_NOT_REGULAR;
-        job->values[i] = st.st_mode;
-    } else if (st.st_size != size) {
-        job->codes[i] = CODE_SIZE;
-        job->values[i] = st.st_size;
-    } else {
+    } else if (!wrong_file(job, i, &st)) {
         int64_t pos = hash ? 0 : start;
         if (pos && lseek(fd, pos, SEEK_SET) < 0) {
             job->codes[i] = CODE_READ;

@@ -197,7 +197,6 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
     unsigned char *dg = (unsigned char *)PyBytes_AS_STRING(digests);
     int8_t *sub = (int8_t *)PyBytes_AS_STRING(subset), *ex = (int8_t *)PyBytes_AS_STRING(ext);
     int32_t *bk = (int32_t *)PyBytes_AS_STRING(bucket);
-    memset(dg, 0, n * width);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(lines, i), *path_obj = Py_None;
         const char *path = NULL;
@@ -207,9 +206,9 @@ static PyObject *scan_records(PyObject *self, PyObject *args) {
             goto done;
         }
         Cursor c = {PyBytes_AS_STRING(item), PyBytes_AS_STRING(item) + PyBytes_GET_SIZE(item)};
-        sz[i] = id[i] = bk[i] = ex[i] = 0;
+        id[i] = bk[i] = ex[i] = 0;
         f[i] = (char)record(&c, field, &path, &path_len, &sz[i], dg + i * width);
-        if (!f[i]) {
+        if (!f[i]) { /* record may have filled some fields before the line failed */
             sz[i] = 0;
             memset(dg + i * width, 0, width);
         }
