@@ -98,15 +98,25 @@ def _open_chunks(path: Path) -> Iterator[bytes]:
             raise ManifestFormatError(str(path), 0, f"corrupt zstd stream: {exc}") from exc
 
 
-def _open_line_lists(path: Path) -> Iterator[list[bytes]]:
-    """The lines of a manifest (without newlines), a chunk's worth at a time."""
+def _line_blocks(path: Path) -> Iterator[bytes]:
+    """The decompressed manifest as blocks of whole lines (without the block's last newline)."""
     rest = b""
     for chunk in _open_chunks(path):
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        yield lines
+        data = rest + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        yield data[:cut]
     if rest:
-        yield [rest]
+        yield rest
+
+
+def _open_line_lists(path: Path) -> Iterator[list[bytes]]:
+    """The lines of a manifest (without newlines), a chunk's worth at a time."""
+    for block in _line_blocks(path):
+        yield block.split(b"\n")
 
 
 def _open_lines(path: Path) -> Iterator[bytes]:
@@ -192,21 +202,6 @@ def _first_error(exc: ValidationError) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return f"field {where!r}: {msg}" if where else msg
-
-
-def _line_blocks(path: Path) -> Iterator[bytes]:
-    """The decompressed manifest as blocks of whole lines (without the block's last newline)."""
-    rest = b""
-    for chunk in _open_chunks(path):
-        data = rest + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
-            continue
-        rest = data[cut + 1 :]
-        yield data[:cut]
-    if rest:
-        yield rest
 
 
 def prescan_paths(path: Path | str) -> ManifestHeader:
