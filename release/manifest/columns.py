@@ -19,7 +19,7 @@ import numpy as np
 from release import _records
 from release.errors import ManifestFormatError
 from release.hashing import DIGEST_BYTES
-from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, parse_path
+from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, parse_path, sort_key
 from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, parse_line
 
 Scanned = tuple[bytes, list[bytes | None], bytes, bytes, bytes, bytes, bytes, bytes]  # _records.scan_records
@@ -46,7 +46,7 @@ class Columns(NamedTuple):
 
     def sort_key(self, row: int) -> SortKey:
         """Record `row`'s layout.sort_key."""
-        return (int(self.keys[row]), self.path(row).split("/"))
+        return sort_key(self.path(row))
 
 
 @functools.cache
