@@ -18,6 +18,7 @@ IMAGE_SUBSETS: tuple[str, ...] = ("original", "512px")
 EXTENSIONS: frozenset[str] = frozenset("jpg jpeg png gif bmp webm mp4 swf zip rar pdf html avi mpg wmv mp3".split())
 BUCKETS = 1000
 MAX_ID = (1 << 40) - 1  # far above any Danbooru ID; keeps sort keys in one int64
+RANK_SHIFT = 60  # packed sort keys: (subset rank << RANK_SHIFT) | ID
 
 _NAME = re.compile(r"(0|[1-9][0-9]*)\.([A-Za-z0-9]+)")
 # One match for the common case, a conforming image path; everything else takes the slow path.
@@ -133,7 +134,7 @@ def sort_key(path: str) -> tuple[int, list[str]]:
 
 def pack(parsed: ParsedPath) -> int:
     """(subset rank, ID) packed in one int64 for compact sorting of millions of entries."""
-    return (SUBSET_RANK[parsed.subset] << 60) | (parsed.id or 0)
+    return (SUBSET_RANK[parsed.subset] << RANK_SHIFT) | (parsed.id or 0)
 
 
 def packed_key(path: str) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from release.layout import packed_key
+from release.layout import RANK_SHIFT, packed_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ class FileTable:
         """{subset rank: (files, bytes)} without sorting."""
         if not len(self):
             return {}
-        ranks = np.frombuffer(self._keys, dtype=np.int64) >> 60
+        ranks = np.frombuffer(self._keys, dtype=np.int64) >> RANK_SHIFT
         sizes = np.frombuffer(self._sizes, dtype=np.int64)
         files = np.bincount(ranks)
         nbytes = np.bincount(ranks, weights=sizes)

@@ -19,14 +19,13 @@ import numpy as np
 from release import _records
 from release.errors import ManifestFormatError
 from release.hashing import DIGEST_BYTES
-from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, parse_path, sort_key
+from release.layout import EXTENSIONS, IMAGE_SUBSETS, RANK_SHIFT, SUBSET_RANK, parse_path, sort_key
 from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, parse_line
 
 Scanned = tuple[bytes, list[bytes | None], bytes, bytes, bytes, bytes, bytes, bytes]  # _records.scan_records
 FIELDS: dict[str | None, int] = {None: 0, "xxh3_128": 1, "sha256": 2, "md5": 3}
 _EXTENSIONS = tuple(sorted(EXTENSIONS))
 INT64_MAX = (1 << 63) - 1
-RANK_SHIFT = 60  # layout.pack: (subset rank << 60) | ID
 
 
 class Columns(NamedTuple):

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from release.atomic import atomic_output
 from release.errors import BadInput
-from release.layout import SUBSET_RANK, SUBSETS, check_relpath, parse_path
+from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS, check_relpath, parse_path
 from release.manifest.io import ManifestReader
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tarball import xz_writer
@@ -29,7 +29,7 @@ def filelist_key(path: str) -> int:
     """Sort key of the rsync list order: subset rank, bucket folder, ID (paths without them sort by path)."""
     parsed = parse_path(path)
     bucket = parsed.bucket if parsed.bucket is not None else 0
-    return (SUBSET_RANK[parsed.subset] << 60) | (bucket << _BUCKET_SHIFT) | (parsed.id or 0)
+    return (SUBSET_RANK[parsed.subset] << RANK_SHIFT) | (bucket << _BUCKET_SHIFT) | (parsed.id or 0)
 
 
 def list_line(path: str) -> bytes:
