@@ -142,7 +142,10 @@ def packed_key(path: str) -> int:
     return pack(parse_path(path))
 
 
-def bucket_range_label(bucket: int | None, width: int = 100) -> str:
+RANGE_WIDTH = 100  # buckets per range in reports
+
+
+def bucket_range_label(bucket: int | None, width: int = RANGE_WIDTH) -> str:
     """The bucket range a bucket falls in, e.g. 42 -> '0000-0099'; '-' for files without bucket."""
     if bucket is None:
         return "-"

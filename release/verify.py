@@ -30,7 +30,15 @@ from pydantic import BaseModel
 from release import _native
 from release.errors import BadInput, InputIOError, UnsafePath
 from release.hashing import HASH, STAT_ONLY, Code, HashEngine, batched, read_files, row_batches
-from release.layout import SUBSET_RANK, bucket_range_label, check_relpath, parse_path, sort_key, strip_dot_slash
+from release.layout import (
+    RANGE_WIDTH,
+    SUBSET_RANK,
+    bucket_range_label,
+    check_relpath,
+    parse_path,
+    sort_key,
+    strip_dot_slash,
+)
 from release.manifest.columns import Columns, column_chunks
 from release.manifest.io import prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
@@ -201,7 +209,6 @@ def _jobs(manifest: Path, mode: Mode, listed: ListedSet | None, matched: np.ndar
 
 
 _RANK_NAMES = {rank: name for name, rank in SUBSET_RANK.items()}
-_BUCKET_SPAN = 100_000  # above any 4-digit bucket folder
 
 
 class _Tally:
@@ -216,12 +223,10 @@ class _Tally:
         """Count a checked job by subset, bucket range and status; keep its problems."""
         columns, rows = checked.job
         bucket = columns.bucket[rows]
-        low = np.where(bucket >= 0, bucket - bucket % 100, -1)  # the range's first bucket, as bucket_range_label
-        combined = (columns.rank[rows] * _BUCKET_SPAN + low + 1) * len(STATUSES) + checked.status
-        for key, n in zip(*(part.tolist() for part in np.unique(combined, return_counts=True)), strict=True):
-            rest, status = divmod(key, len(STATUSES))
-            rank, low_plus_one = divmod(rest, _BUCKET_SPAN)
-            label = bucket_range_label(low_plus_one - 1 if low_plus_one else None)
+        first = np.where(bucket >= 0, bucket - bucket % RANGE_WIDTH, -1)  # of each bucket's range; -1: none
+        groups, counts = np.unique(np.stack([columns.rank[rows], first, checked.status]), axis=1, return_counts=True)
+        for (rank, low, status), n in zip(groups.T.tolist(), counts.tolist(), strict=True):
+            label = bucket_range_label(low if low >= 0 else None)
             self.counts[(_RANK_NAMES[rank], label, STATUSES[status])] += n
         for n in sorted(checked.reasons):
             self._problem(columns.path(int(rows[n])), STATUSES[checked.status[n]], checked.reasons[n])
