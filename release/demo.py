@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from release.atomic import atomic_output
+from release.build import build_manifest
 from release.demo_steps import (
     Claim,
     reconstruct_claims,
@@ -23,7 +25,7 @@ from release.demo_steps import (
     torrent_job,
 )
 from release.errors import BadInput
-from release.manifest.build import build_manifest
+from release.filelists import write_list
 from release.manifest.diff import diff_manifests
 from release.progress import ProgressFn, no_progress
 from release.scan import scan_root
@@ -150,7 +152,8 @@ def _partial_download(out: Path, root: Path, manifest: Path, progress: ProgressF
     partial = out / "partial-download"
     listed = sorted(str(p.relative_to(root)) for p in root.glob("original/00[0-9][0-9]/*") if p.stat().st_size > 0)
     files_from = out / "buckets-0000-0099.txt"
-    files_from.write_text("".join(f"./{p}\n" for p in listed))
+    with atomic_output(files_from) as handle:
+        write_list(handle, listed)
     for rel in listed:
         (partial / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, partial / rel)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from release.manifest.build import BuildReport
+from release.atomic import atomic_output
+from release.build import BuildReport
+from release.filelists import write_list
 from release.metaarchive import write_metadata_tarball
 from release.reconstruct import reconstruct
 from release.releases import ReleaseFacts, TorrentRecipe
@@ -67,7 +69,8 @@ def seed_and_download(out: Path, data: Path, year: int, manifest: Path) -> Claim
     transfer = loopback_transfer(torrent, view, out / "torrent-download")
     meta = load_torrent(torrent)
     listed = out / "shard-0.txt"
-    listed.write_text("".join(f"./{p}\n" for p in meta.paths))
+    with atomic_output(listed) as handle:
+        write_list(handle, meta.paths)
     result = verify_tree(out / "torrent-download" / f"danbooru{year}", manifest, files_from=listed)
     return Claim(
         claim="a shard seeds and downloads over loopback (libtorrent) and verifies against the manifest",

@@ -73,5 +73,9 @@ class InputIOError(ReleaseError):
     """Reading an input failed at the operating-system level."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (`kill`, `timeout`, a service manager): unwinds like Ctrl-C, exits 143."""
+
+
 class RemoteError(ReleaseError):
     """A server, peer or remote transfer failed (rsync daemon, BitTorrent swarm, S3)."""

@@ -146,6 +146,7 @@ def describe(code: Code, value: int) -> str:
 def _worker_init(setup: Callable[..., None] | None, args: tuple[Any, ...]) -> None:
     # Ctrl-C goes to the whole process group: the parent handles it and terminates the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler raises; a worker just ends
     if setup is not None:
         setup(*args)
 

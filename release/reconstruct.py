@@ -23,9 +23,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from release.atomic import atomic_output
+from release.build import build_manifest
 from release.errors import BadInput, OutputError
+from release.filelists import write_list
 from release.layout import IMAGE_SUBSETS, chunk_year, parse_path
-from release.manifest.build import build_manifest
 from release.manifest.diff import diff_manifests
 from release.manifest.io import ManifestReader
 from release.metaarchive import write_metadata_tarball
@@ -33,7 +34,7 @@ from release.progress import ProgressFn, Ticker, no_progress
 from release.reconstruct_md5 import Md5Check, check_md5
 from release.releases import ReleaseFacts
 from release.torrents.build import TorrentJob, TorrentsReport
-from release.walk import walk
+from release.tree import files_of
 
 LINKS = ("hard", "reflink", "copy", "symlink")
 FICLONE = 0x40049409
@@ -88,19 +89,17 @@ def _from_manifest(manifest: Path, year: int) -> Iterator[tuple[str, str]]:
 
 
 def _from_tree(source: Path, facts: ReleaseFacts) -> Iterator[tuple[str, str]]:
-    for subset in facts.subsets:
-        for entry in walk(str(source), subset):
-            parsed = parse_path(entry.path)
-            if entry.kind == "file" and parsed.id is not None and parsed.id <= facts.final_id:
-                yield entry.path, entry.path
+    for file in files_of(source, subsets=facts.subsets):
+        parsed = parse_path(file.path)
+        if parsed.id is not None and parsed.id <= facts.final_id:
+            yield file.path, file.path
     metadata = source / "metadata"
-    for folder in sorted(metadata.iterdir()) if metadata.is_dir() else []:
-        if folder.is_dir() and folder.name.isdigit() and int(folder.name) <= facts.year:
-            top = int(folder.name) == facts.year
-            for entry in walk(str(source), f"metadata/{folder.name}"):
-                if entry.kind == "file":
-                    name = entry.path.rsplit("/", 1)[1]
-                    yield (f"metadata/{name}" if top else entry.path), entry.path
+    years = [f.name for f in sorted(metadata.iterdir()) if f.is_dir() and f.name.isdigit()] if metadata.is_dir() else []
+    for year in (y for y in years if int(y) <= facts.year):
+        top = int(year) == facts.year
+        for file in files_of(source, subsets=(f"metadata/{year}",)):
+            name = file.path.rsplit("/", 1)[1]
+            yield (f"metadata/{name}" if top else file.path), file.path
 
 
 def place(src: Path, dst: Path, link: str) -> None:
@@ -247,7 +246,7 @@ def _prove(report: ReconstructReport, old: Path, new: Path, target: Path, extras
     refetch.unlink(missing_ok=True)  # a list from an earlier run is stale now
     if diff.changed or diff.removed:
         with atomic_output(refetch) as out:
-            out.write("".join(f"./{p}\n" for p in sorted(diff.changed + diff.removed)).encode())
+            write_list(out, sorted(diff.changed + diff.removed))
         report.refetch_list = str(refetch)
 
 

@@ -6,6 +6,7 @@ torrents were made by booru-release, the settings that rebuild them byte for byt
 
 from __future__ import annotations
 
+import importlib.resources
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -14,11 +15,23 @@ from pydantic import Field, ValidationError
 
 from release.errors import BadInput, InputIOError
 from release.layout import IMAGE_SUBSETS
-from release.models import Frozen
+from release.models import Frozen, ReleaseName, check_release_name
 from release.torrents.plan import TorrentSettings
 
 RELEASE_FORMAT = "booru-release-release"
-CATALOGUE = Path(__file__).resolve().parents[1] / "manifests" / "releases"
+REPO_CATALOGUE = Path(__file__).resolve().parents[1] / "manifests" / "releases"
+
+
+def default_catalogue() -> Path:
+    """The release files shipped with the package (release/catalogue/ in a built package, else the
+    repository's manifests/releases/ in a source checkout or editable install)."""
+    packaged = importlib.resources.files("release") / "catalogue"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return REPO_CATALOGUE
+
+
+CATALOGUE = default_catalogue()
 
 
 class TorrentRecipe(Frozen):
@@ -31,7 +44,7 @@ class TorrentRecipe(Frozen):
     comment: str = ""
     created_by: str = "booru-release"
     creation_date: int | None = None
-    name: str | None = None
+    name: ReleaseName | None = None
 
     def settings(self, release: str) -> TorrentSettings:
         """TorrentSettings for `release`."""
@@ -52,7 +65,7 @@ class ReleaseFacts(Frozen):
 
     format: Literal["booru-release-release"] = "booru-release-release"
     version: int = Field(1, ge=1, le=1)
-    name: str = Field(min_length=1)
+    name: ReleaseName
     year: int = Field(ge=2000, le=2100, description="year of the metadata export it shipped")
     final_id: int = Field(ge=1, description="the highest post ID in the release")
     subsets: tuple[str, ...] = IMAGE_SUBSETS
@@ -82,6 +95,7 @@ def load_release(path: Path) -> ReleaseFacts:
 
 def find_release(name: str, catalogue: Path = CATALOGUE) -> ReleaseFacts:
     """The release called `name` in the catalogue folder."""
+    check_release_name(name)
     path = catalogue / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in catalogue.glob("*.toml")) if catalogue.is_dir() else []

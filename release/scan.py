@@ -13,7 +13,7 @@ from release.layout import image_path, parse_path
 from release.metadata import IdSet, duplicate_tags, export_chunks, read_chunk
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, read_head_tail, sniff, type_matches
-from release.walk import WalkEntry, walk
+from release.walk import UNDECODABLE, WalkEntry, walk
 
 KINDS: dict[str, str] = {
     "outside_layout": "file outside the release layout",
@@ -27,6 +27,7 @@ KINDS: dict[str, str] = {
     "symlink": "symlink (never followed)",
     "symlink_escape": "symlink pointing outside the release root",
     "special_file": "not a regular file (device, fifo, socket)",
+    "undecodable_name": "file or folder name that is not UTF-8 (shown with \\x escapes; left out of every output)",
     "file_without_metadata": "image whose ID is not in the metadata",
     "metadata_without_file": "metadata ID with no original file",
     "sfw_without_original": "512px image with no original",
@@ -107,6 +108,8 @@ class _Scanner:
             self._symlink(entry)
         elif entry.kind == "special":
             self.note("special_file", entry.path)
+        elif entry.kind == UNDECODABLE:
+            self.note("undecodable_name", entry.path, entry.detail or "")
         else:
             self.files += 1
             self.bytes += entry.size

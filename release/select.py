@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from release.atomic import atomic_output
+from release.filelists import list_line
 from release.layout import BUCKETS, image_path
 from release.metadata import chunk_lines, release_chunks
 from release.progress import ProgressFn, Ticker, no_progress
@@ -100,7 +101,7 @@ def select(root: Path, query: Query, output: Path, progress: ProgressFn = no_pro
         for row in order.tolist():
             path = image_path(query.subset, ids[row], exts[row])
             if os.path.isfile(root / path):
-                out.write(f"./{path}\n".encode())
+                out.write(list_line(path))
                 report.listed += 1
             else:
                 report.not_in_release += 1

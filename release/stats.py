@@ -17,10 +17,9 @@ from pydantic import BaseModel
 
 from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, parse_path
-from release.manifest.io import ManifestReader
 from release.metadata import chunk_lines, release_chunks
 from release.progress import ProgressFn, Ticker, no_progress
-from release.walk import walk
+from release.tree import files_of
 
 TOP_TAGS = 25
 
@@ -58,11 +57,7 @@ def count_files(
     """Images and bytes per subset and per extension, from the manifest or a walk of the image folders."""
     subsets = {s: Count() for s in IMAGE_SUBSETS}
     exts: dict[str, dict[str, Count]] = {s: {} for s in IMAGE_SUBSETS}
-    if manifest is not None:
-        entries = ((r.path, r.size) for r in ManifestReader(manifest))
-    else:
-        entries = ((e.path, e.size) for s in IMAGE_SUBSETS for e in walk(str(root), s) if e.kind == "file")
-    for path, size in entries:
+    for path, size, _ in files_of(manifest or root, subsets=IMAGE_SUBSETS):
         parsed = parse_path(path)
         if parsed.subset not in subsets:
             continue

@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO
 
-from release.atomic import atomic_output
+from release.atomic import OutputSet, atomic_output
 from release.errors import BadInput, InputIOError
 
 XZ_PRESET = 9
@@ -38,7 +38,13 @@ def _info(name: str, size: int, mtime: int, is_dir: bool = False) -> tarfile.Tar
     return info
 
 
-def write_tar_xz(output: Path, members: list[tuple[str, Path]], mtime: int = 0, preset: int = XZ_PRESET) -> None:
+def write_tar_xz(
+    output: Path,
+    members: list[tuple[str, Path]],
+    mtime: int = 0,
+    preset: int = XZ_PRESET,
+    outputs: OutputSet | None = None,
+) -> None:
     """Write `members` ((name in the archive, source file)) to `output` reproducibly and atomically.
 
     `preset` is part of the format: the same preset gives the same bytes (the default 9 for the
@@ -51,7 +57,7 @@ def write_tar_xz(output: Path, members: list[tuple[str, Path]], mtime: int = 0, 
         raise BadInput(str(output), "two archive members share a name")
     folders = sorted({"/".join(name.split("/")[:i]) for name in names for i in range(1, name.count("/") + 1)})
     entries = sorted([(folder + "/", None) for folder in folders] + [(n, p) for n, p in members])
-    with atomic_output(output) as raw:
+    with atomic_output(output, outputs) as raw:
         with xz_writer(raw, preset) as xz:
             with tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for name, source in entries:

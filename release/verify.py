@@ -28,21 +28,21 @@ import xxhash
 from pydantic import BaseModel
 
 from release import _native
-from release.errors import BadInput, InputIOError, UnsafePath
+from release.errors import BadInput, InputIOError
+from release.filelists import list_line, read_list
 from release.hashing import HASH, STAT_ONLY, Code, HashEngine, batched, read_files, row_batches
 from release.layout import (
     RANGE_WIDTH,
     SUBSET_RANK,
     bucket_range_label,
-    check_relpath,
     parse_path,
-    sort_key,
-    strip_dot_slash,
 )
 from release.manifest.columns import Columns, column_chunks
 from release.manifest.io import prescan_paths
+from release.manifest.merge import merge_join
 from release.progress import ProgressFn, Ticker, no_progress
-from release.walk import FileTable, walk
+from release.tree import walk_error
+from release.walk import UNDECODABLE, FileTable, walk
 
 Mode = Literal["fast", "xxh3_128", "sha256"]
 STATUSES = ("OK", "CORRUPT", "MISSING", "EXTRA")
@@ -104,21 +104,7 @@ class ListedSet:
 
     def paths(self) -> Iterator[tuple[int, str]]:
         """(line number, path) of every listed path, validated; re-reads the file each time."""
-        try:
-            handle = open(self.source, encoding="utf-8", errors="surrogateescape")
-        except OSError as exc:
-            raise InputIOError(str(self.source), f"cannot open list: {exc.strerror}") from exc
-        with handle:
-            for lineno, line in enumerate(handle, start=1):
-                line = line.rstrip("\n")
-                if not line.strip() or line.startswith("#"):
-                    continue
-                path = strip_dot_slash(line).rstrip("/")
-                try:
-                    check_relpath(path)
-                except UnsafePath as exc:
-                    raise BadInput(f"{self.source}:{lineno}", exc.problem) from exc
-                yield lineno, path
+        return read_list(self.source)
 
     def lookup(self, paths: list[bytes]) -> np.ndarray:
         """Index of each path (UTF-8) in `hashes`, or -1 when not listed."""
@@ -246,7 +232,7 @@ class _Tally:
         else:
             self.truncated = True
         if self.refetch_out is not None and status in ("CORRUPT", "MISSING"):
-            self.refetch_out.write(f"./{path}\n".encode("utf-8", "surrogateescape"))
+            self.refetch_out.write(list_line(path))
 
     def _report(self, path: str, status: str, reason: str) -> None:
         if self.report_out is not None:
@@ -281,22 +267,22 @@ def _extras(root: Path, manifest: Path) -> Iterator[tuple[str, str]]:
     kinds: dict[int, str] = {}
     for entry in walk(str(root)):
         if entry.kind == "error":
-            raise InputIOError(str(root / entry.path), f"cannot list or stat: {entry.detail}")
+            raise walk_error(root, entry)
         if entry.kind != "file":
             kinds[len(table)] = entry.kind
         table.add(entry.path)
     expected = (columns.path(row) for columns in column_chunks(manifest, None) for row in range(len(columns.paths)))
-    want = next(expected, None)
-    want_key = sort_key(want) if want is not None else None
-    for row in table.order().tolist():
-        path = table.path(row)
-        key = sort_key(path)
-        while want_key is not None and want_key < key:
-            want = next(expected, None)
-            want_key = sort_key(want) if want is not None else None
-        if want != path:
-            kind = kinds.get(row, "file")
-            yield path, "not in the manifest" if kind == "file" else f"{kind} not in the manifest"
+    for row, listed in merge_join(table.order().tolist(), expected, table.path, str):
+        if row is not None and listed is None:
+            yield table.path(row), _extra_reason(kinds.get(row, "file"))
+
+
+def _extra_reason(kind: str) -> str:
+    if kind == "file":
+        return "not in the manifest"
+    if kind == UNDECODABLE:
+        return "name is not UTF-8 (shown escaped); not in the manifest"
+    return f"{kind} not in the manifest"
 
 
 def verify_tree(
@@ -321,7 +307,7 @@ def verify_tree(
     matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
     # every mode spends its time in the native loop (GIL released): threads, nothing pickled
     with HashEngine(workers, threads=True) as engine:
-        on_disk = count_entries(root) if listed is None else 0
+        on_disk = count_entries(root)
         ticker = Ticker(progress, "verify", header.files, header.bytes)
         jobs = _jobs(manifest, mode, listed, matched)
         for done in engine.map_batches(functools.partial(_check, str(root), mode), jobs):
@@ -330,11 +316,13 @@ def verify_tree(
             checked += done.checked_bytes
             ticker.add(len(done.job.rows), int(done.job.columns.sizes[done.job.rows].sum()))
         ticker.finish()
-    if listed is None and on_disk != present:
+    if on_disk != present:  # something on disk is not a file this check found: extras, or unlisted files
         for path, reason in _extras(root, manifest):
+            if listed is not None and listed.lookup([_encode(path)])[0] >= 0:
+                reason = "listed, on disk, but not in the manifest"
             tally.add(path, "EXTRA", reason)
-    elif listed is not None:
-        unknown = _listed_leftovers(root, listed, matched, tally)
+    if listed is not None:
+        unknown = _listed_absent(root, listed, matched)
     totals, by_subset, by_range = tally.summary()
     return VerifyReport(
         root=str(root),
@@ -352,16 +340,14 @@ def verify_tree(
     )
 
 
-def _listed_leftovers(root: Path, listed: ListedSet, matched: np.ndarray, tally: _Tally) -> int:
-    """Listed paths the manifest lacks: EXTRA when on disk, else counted as unknown."""
+def _listed_absent(root: Path, listed: ListedSet, matched: np.ndarray) -> int:
+    """Listed paths that are neither in the manifest nor on disk (those on disk were reported as EXTRA)."""
     unknown = 0
     for batch in batched(path for _, path in listed.paths()):
         for path, index in zip(batch, listed.lookup([_encode(path) for path in batch]).tolist(), strict=True):
             if index < 0 or matched[index]:
                 continue
-            matched[index] = True  # a path listed twice is reported once
-            if os.path.lexists(root / path):
-                tally.add(path, "EXTRA", "listed, on disk, but not in the manifest")
-            else:
+            matched[index] = True  # a path listed twice is counted once
+            if not os.path.lexists(root / path):
                 unknown += 1
     return unknown

@@ -18,10 +18,20 @@ import numpy as np
 
 from release.layout import RANK_SHIFT, packed_key
 
+UNDECODABLE = "undecodable"  # an entry whose name is not UTF-8: reported (escaped), left out, never descended
+
+
+def display_name(name: str) -> str:
+    """A file name as text that is always valid UTF-8: bytes that are not UTF-8 become `\\xff` escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
 
 @dataclass(frozen=True, slots=True)
 class WalkEntry:
-    """One entry met by the walk. kind: 'file', 'symlink', 'special' or 'error'."""
+    """One entry met by the walk. kind: 'file', 'symlink', 'special', 'error' or UNDECODABLE.
+
+    An UNDECODABLE entry's path is its display form (escaped): it names the entry, it does not open it.
+    """
 
     path: str
     kind: str
@@ -33,8 +43,9 @@ class WalkEntry:
 def list_dir(root: str, folder: str) -> list[WalkEntry]:
     """The entries of one folder (relative to `root`), sorted by name, classified without following links.
 
-    Kinds: 'dir', 'file', 'symlink', 'special', or 'error' when an entry cannot be stat'ed. Raises
-    OSError when the folder itself cannot be listed.
+    Kinds: 'dir', 'file', 'symlink', 'special', 'error' when an entry cannot be stat'ed, UNDECODABLE
+    when its name is not UTF-8 (no manifest, list or torrent can carry it). Raises OSError when the
+    folder itself cannot be listed.
     """
     prefix = f"{folder}/" if folder else ""
     with os.scandir(os.path.join(root, folder) if folder else root) as it:
@@ -42,6 +53,12 @@ def list_dir(root: str, folder: str) -> list[WalkEntry]:
     out = []
     for entry in found:
         rel = prefix + entry.name
+        if not entry.name.isascii():
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                out.append(WalkEntry(prefix + display_name(entry.name), UNDECODABLE, detail="name is not UTF-8"))
+                continue
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError as exc:

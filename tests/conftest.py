@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from release.manifest.build import build_manifest
+from release.build import build_manifest
 from release.synth import Changelog, synth
 
 REPO = Path(__file__).resolve().parents[1]

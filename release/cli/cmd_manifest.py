@@ -72,7 +72,7 @@ def build_cmd(
 ) -> int:
     """Hash every file once (xxh3-128, sha256, md5; with --torrents also the piece hashes) into a streamed
     manifest, written atomically."""
-    from release.manifest.build import build_manifest  # imported here: keeps `--help` fast
+    from release.build import build_manifest  # imported here: keeps `--help` fast
 
     job = None
     if torrents is not None:

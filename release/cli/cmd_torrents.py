@@ -177,7 +177,7 @@ def build_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """Write v1 .torrent shards (files in ID order, no padding) and <release>-torrents.tar.xz, reproducibly."""
-    from release.torrents.build import build_torrents
+    from release.build import build_torrents
 
     job = make_job(
         release=release,

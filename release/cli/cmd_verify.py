@@ -14,6 +14,7 @@ from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
 from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message, out_console
 from release.errors import BadInput
+from release.filelists import write_list
 
 if TYPE_CHECKING:
     from release.verify import Mode, VerifyReport
@@ -129,9 +130,9 @@ def _verify_torrents(
     failed = any(r.failed(complete) for r in results)
     if refetch_list is not None:
         wanted = {"CORRUPT", "SUSPECT", "MISSING", "UNCHECKED"}
-        lines = sorted({f"./{p.path}\n" for r in results for p in r.problems if p.status in wanted})
+        paths = sorted({p.path for r in results for p in r.problems if p.status in wanted})
         with atomic_output(refetch_list) as handle:
-            handle.write("".join(lines).encode("utf-8", "surrogateescape"))
+            write_list(handle, paths)
     if json_out:
         emit_json({"torrents": [r.model_dump() | {"failed": r.failed(complete)} for r in results], "failed": failed})
         return EXIT_FAILED if failed else 0

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
+from release.atomic import clear_protected, protect_inputs
 from release.errors import (
     BadInput,
     InputIOError,
@@ -19,6 +24,7 @@ from release.errors import (
     ReleaseError,
     RemoteError,
     SchemaVersionError,
+    Terminated,
     UnsafePath,
 )
 
@@ -27,6 +33,14 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_IO = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells report for a terminated command
+
+INTERRUPTED_HINT = "nothing was left half-written; run the command again (a manifest build resumes where it stopped)"
+# Parameters that name what a command writes; every other path parameter is an input it reads, and
+# no output may be the same file as an input (atomic.protect_inputs).
+OUTPUT_PARAMETERS = frozenset(
+    {"output", "refetch_list", "report", "notes", "plots", "torrents", "target", "extras", "into"}
+)
 
 # First match wins: (error class, exit code, default hint).
 ERROR_TABLE: tuple[tuple[type[ReleaseError], int, str], ...] = (
@@ -62,20 +76,54 @@ def _report(message: str, hint: str, code: int, as_json: bool) -> None:
         err_console().print(f"[dim]hint:[/] {hint}", highlight=False)
 
 
+def _option_error(exc: ValidationError) -> BadInput:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or exc.title
+    return BadInput(f"--{where.replace('_', '-')}", str(err["msg"]).removeprefix("Value error, "))
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def _inputs(kwargs: dict[str, Any]) -> list[Path]:
+    paths: list[Path] = []
+    for name, value in kwargs.items():
+        if name in OUTPUT_PARAMETERS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        paths.extend(v for v in values if isinstance(v, Path))
+    return paths
+
+
 def command(fn: F) -> F:
-    """Wrap a CLI command: its int result is the exit code; errors are translated once, here."""
+    """Wrap a CLI command: its int result is the exit code; errors are translated once, here.
+
+    SIGTERM unwinds like Ctrl-C (temporary outputs removed) and exits 143; the command's input files
+    are protected from being overwritten by its own outputs."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         as_json = bool(kwargs.get("json_out"))
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        protect_inputs(_inputs(kwargs))
         try:
             code = fn(*args, **kwargs)
         except ReleaseError as exc:
             code, hint = translate(exc)
             _report(exc.message, hint, code, as_json)
-        except KeyboardInterrupt:
-            code = EXIT_INTERRUPTED
-            _report("interrupted", "nothing was left half-written; run the command again to redo it", code, as_json)
+        except ValidationError as exc:  # settings built from options; files are validated where they are read
+            error = _option_error(exc)
+            code, hint = translate(error)
+            _report(error.message, hint, code, as_json)
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
+            _report(what, INTERRUPTED_HINT, code, as_json)
+        finally:
+            clear_protected()
+            signal.signal(signal.SIGTERM, previous)
         sys.stdout.flush()
         raise typer.Exit(code or 0)
 

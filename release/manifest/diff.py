@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from release.layout import sort_key
 from release.manifest.io import ManifestReader
+from release.manifest.merge import merge_join, unchanged
 from release.models import ManifestRecord
 
 CATEGORIES = ("added", "removed", "changed", "unchanged")
@@ -31,8 +31,8 @@ class DiffReport(BaseModel):
     changed: list[str]
 
 
-def _same_content(a: ManifestRecord, b: ManifestRecord) -> bool:
-    return a.size == b.size and a.xxh3_128 == b.xxh3_128 and a.sha256 == b.sha256
+def _path(record: ManifestRecord) -> str:
+    return record.path
 
 
 def diff_manifests(old: Path, new: Path, *, list_added: bool = True) -> DiffReport:
@@ -46,17 +46,12 @@ def diff_manifests(old: Path, new: Path, *, list_added: bool = True) -> DiffRepo
         if category in paths and (category != "added" or list_added):
             paths[category].append(record.path)
 
-    old_it, new_it = iter(ManifestReader(old)), iter(ManifestReader(new))
-    a, b = next(old_it, None), next(new_it, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and sort_key(a.path) < sort_key(b.path)):
+    for a, b in merge_join(ManifestReader(old), ManifestReader(new), _path, _path):
+        if b is None:
             assert a is not None
             count("removed", a)
-            a = next(old_it, None)
-        elif a is None or sort_key(b.path) < sort_key(a.path):
+        elif a is None:
             count("added", b)
-            b = next(new_it, None)
         else:
-            count("unchanged" if _same_content(a, b) else "changed", b)
-            a, b = next(old_it, None), next(new_it, None)
+            count("unchanged" if unchanged(a, b.size, b.mtime_ns, b.sha256) else "changed", b)
     return DiffReport(old=str(old), new=str(new), totals=totals, **paths)

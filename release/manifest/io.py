@@ -21,7 +21,7 @@ import zstandard
 from pydantic import ValidationError
 
 from release import _records
-from release.atomic import atomic_output
+from release.atomic import OutputSet, atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
@@ -45,16 +45,18 @@ def record_line(path: str, size: int, mtime_ns: int, xxh3_128: str, sha256: str,
 
 
 class ManifestWriter:
-    """Writes a header then records to `<path>`, atomically; use as a context manager."""
+    """Writes a header then records to `<path>`, atomically (with `outputs`: when that set commits); use as a
+    context manager."""
 
-    def __init__(self, path: Path | str, header: ManifestHeader) -> None:
+    def __init__(self, path: Path | str, header: ManifestHeader, outputs: OutputSet | None = None) -> None:
         self.path = Path(path)
         self.header = header
+        self._outputs = outputs
         self._stack = contextlib.ExitStack()
         self._out: BinaryIO | None = None
 
     def __enter__(self) -> ManifestWriter:
-        raw = self._stack.enter_context(atomic_output(self.path))
+        raw = self._stack.enter_context(atomic_output(self.path, self._outputs))
         if self.path.suffix == ".zst":
             cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
             self._out = cast(BinaryIO, self._stack.enter_context(cctx.stream_writer(raw, closefd=False)))

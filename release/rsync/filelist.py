@@ -9,18 +9,17 @@ unlike the manifest, which is ID order across buckets. Besides the main list it 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from release.atomic import atomic_output
-from release.errors import BadInput
-from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS, check_relpath, parse_path
-from release.manifest.io import ManifestReader
+from release.atomic import OutputSet, atomic_output, is_stdout
+from release.filelists import list_line
+from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS, parse_path
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tarball import xz_writer
-from release.walk import FileTable, walk
+from release.tree import files_of
+from release.walk import FileTable
 
 _BUCKET_SHIFT = 40  # IDs stay below 2**40 (layout.MAX_ID)
 
@@ -32,27 +31,13 @@ def filelist_key(path: str) -> int:
     return (SUBSET_RANK[parsed.subset] << RANK_SHIFT) | (bucket << _BUCKET_SHIFT) | (parsed.id or 0)
 
 
-def list_line(path: str) -> bytes:
-    """One list line: `./<path>\\n`; refuses paths a line-based list cannot carry."""
-    check_relpath(path)
-    if "\n" in path or "\r" in path:
-        raise BadInput(repr(path), "path contains a line break: it cannot go in a --files-from list")
-    return f"./{path}\n".encode("utf-8", "surrogateescape")
-
-
 def collect(source: Path, progress: ProgressFn = no_progress) -> FileTable:
     """Every file of a release root (walked, symlinks skipped) or of a manifest, keyed for the list order."""
     table = FileTable()
     ticker = Ticker(progress, "list")
-    if source.is_dir():
-        entries: Iterator[tuple[str, int]] = ((e.path, e.size) for e in walk(str(source)) if e.kind == "file")
-    elif source.is_file():
-        entries = ((r.path, r.size) for r in ManifestReader(source))
-    else:
-        raise BadInput(str(source), "no such release root or manifest")
-    for path, size in entries:
-        table.add(path, size, key=filelist_key(path))
-        ticker.add(1, size)
+    for file in files_of(source):
+        table.add(file.path, file.size, key=filelist_key(file.path))
+        ticker.add(1, file.size)
     ticker.finish()
     return table
 
@@ -72,19 +57,24 @@ def subset_output(output: Path, subset: str) -> Path:
 
 
 def write_filelists(table: FileTable, output: Path) -> ListReport:
-    """Write the main list, its `.xz` copy and the per-subset lists, each atomically."""
+    """Write the main list, its `.xz` copy and the per-subset lists, all appearing together; with `-` as the
+    output, only the main list, to standard output."""
     report = ListReport()
-    targets = {"all": output} | {s: subset_output(output, s) for s in SUBSETS}
+    to_stdout = is_stdout(output)
+    targets = {"all": output} | ({} if to_stdout else {s: subset_output(output, s) for s in SUBSETS})
     counts = dict.fromkeys(targets, 0)
-    with contextlib.ExitStack() as stack:
-        outs: dict[str, BinaryIO] = {k: stack.enter_context(atomic_output(p)) for k, p in targets.items()}
-        raw_xz = stack.enter_context(atomic_output(output.with_name(output.name + ".xz")))
-        xz = stack.enter_context(xz_writer(raw_xz))
+    with OutputSet() as outputs, contextlib.ExitStack() as stack:
+        outs: dict[str, BinaryIO] = {k: stack.enter_context(atomic_output(p, outputs)) for k, p in targets.items()}
+        xz = None
+        if not to_stdout:
+            raw_xz = stack.enter_context(atomic_output(output.with_name(output.name + ".xz"), outputs))
+            xz = stack.enter_context(xz_writer(raw_xz))
         for row in table.order().tolist():
             path = table.path(row)
             line = list_line(path)
             outs["all"].write(line)
-            xz.write(line)
+            if xz is not None:
+                xz.write(line)
             counts["all"] += 1
             subset = parse_path(path).subset
             if subset in outs:
@@ -92,5 +82,7 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
                 counts[subset] += 1
             report.bytes += table.size(row)
     report.files = counts["all"]
-    report.outputs = {str(targets[k]): n for k, n in counts.items()} | {str(output) + ".xz": counts["all"]}
+    report.outputs = {str(targets[k]): n for k, n in counts.items()}
+    if not to_stdout:
+        report.outputs[str(output) + ".xz"] = counts["all"]
     return report

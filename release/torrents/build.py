@@ -1,26 +1,25 @@
 """`torrents build`: ID-ordered v1 shards, piece hashes from one read pass, yearly reuse, same bytes every time.
 
 `prepare` turns a file table into shards (the plan), each shard's files in ID order and the
-stream layout; with last year's torrents it keeps their piece hashes for the unchanged prefix.
-`SinglePass` (stream.py) then hashes what is left, alone or together with a manifest build, and
-`write_torrents` encodes the .torrent files and the reproducible tarball of them.
+stream layout; with last year's torrents it keeps their piece hashes for the unchanged prefix
+(after reading a few of them back). The read pass (`release.build`, over `readpass.SinglePass`)
+then hashes what is left, alone or together with a manifest build, and `write_torrents` encodes the
+.torrent files and the reproducible tarball of them, all appearing together.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 
-from release.atomic import atomic_output
-from release.errors import BadInput, InputIOError
-from release.hashing import HashEngine
+from release.atomic import OutputSet, atomic_output
+from release.errors import BadInput
 from release.layout import BUCKETS, SUBSET_RANK
-from release.manifest.io import ManifestReader
-from release.progress import ProgressFn, Ticker, no_progress
-from release.readpass import SinglePass, Streams, share, stream_offsets
+from release.readpass import Streams, stream_offsets
 from release.tarball import write_tar_xz
 from release.torrents.lint import lint_torrent
 from release.torrents.metainfo import encode_torrent
@@ -41,6 +40,7 @@ class Prepared:
     rows: list[np.ndarray]
     streams: Streams
     reuse: list[Reuse | None]
+    warnings: list[str] = field(default_factory=list)
 
 
 class ShardReport(BaseModel):
@@ -86,9 +86,10 @@ class TorrentJob:
     new_manifest: Path | None = None
 
 
-def prepare_job(table: FileTable, job: TorrentJob) -> Prepared:
+def prepare_job(root: Path, table: FileTable, job: TorrentJob) -> Prepared:
     """`prepare` with a job's options."""
     return prepare(
+        root,
         table,
         job.settings,
         shards=job.shards,
@@ -97,28 +98,6 @@ def prepare_job(table: FileTable, job: TorrentJob) -> Prepared:
         previous_manifest=job.previous_manifest,
         new_manifest=job.new_manifest,
     )
-
-
-def build_torrents(
-    root: Path, job: TorrentJob, *, workers: int | None = None, progress: ProgressFn = no_progress
-) -> TorrentsReport:
-    """`torrents build`: the file list from `job.new_manifest` (or a walk of `root`), then hash and write."""
-    from release.manifest.build import scan_tree  # the walk lives with the manifest builder
-
-    if not root.is_dir():
-        raise BadInput(str(root), "not a directory")
-    table = table_from_manifest(job.new_manifest) if job.new_manifest is not None else scan_tree(root, progress)[0]
-    prepared = prepare_job(table, job)
-    hashes = hash_pieces(root, table, prepared, workers, progress)
-    return write_torrents(table, prepared, hashes, job.output, job.profiles)
-
-
-def table_from_manifest(manifest: Path) -> FileTable:
-    """A FileTable (path, size, mtime) of a manifest's records, in its (manifest) order."""
-    table = FileTable()
-    for record in ManifestReader(manifest):
-        table.add(record.path, record.size, record.mtime_ns)
-    return table
 
 
 def _groups(table: FileTable, stats: Stats) -> np.ndarray:
@@ -130,6 +109,7 @@ def _groups(table: FileTable, stats: Stats) -> np.ndarray:
 
 
 def prepare(
+    root: Path,
     table: FileTable,
     settings: TorrentSettings,
     *,
@@ -139,7 +119,8 @@ def prepare(
     previous_manifest: Path | None = None,
     new_manifest: Path | None = None,
 ) -> Prepared:
-    """Plan the shards of `table` and lay out their streams (reusing last year's pieces where it can)."""
+    """Plan the shards of `table` (files under `root`) and lay out their streams (reusing last year's pieces
+    where they pass a spot check)."""
     stats = Stats()
     groups = _groups(table, stats)
     plan = plan_torrents(stats, settings, shards=shards, profiles=profiles)
@@ -158,12 +139,14 @@ def prepare(
     totals += [0] * (len(plan.shards) - len(totals))
     lengths = [shard.piece_length for shard in plan.shards]
     reuse: list[Reuse | None] = [None] * len(plan.shards)
+    warnings: list[str] = []
     if previous is not None:
         if previous_manifest is None:
             raise BadInput(str(previous), "--previous needs --previous-manifest: last year's manifest")
         unchanged = unchanged_rows(table, order, previous_manifest, new_manifest)
         for index, shard in enumerate(plan.shards):
-            reuse[index] = find_reuse(previous, shard.name, table, rows[index], unchanged)
+            reuse[index], warning = find_reuse(root, previous, shard.name, table, rows[index], unchanged)
+            warnings += [warning] if warning else []
             if reuse[index] is not None:
                 lengths[index] = reuse[index].piece_length  # type: ignore[union-attr]
     streams = Streams(
@@ -174,24 +157,7 @@ def prepare(
         start=[r.start if r else 0 for r in reuse],
         reused=[r.hashes if r else b"" for r in reuse],
     )
-    return Prepared(settings, plan, rows, streams, reuse)
-
-
-def hash_pieces(
-    root: Path, table: FileTable, prepared: Prepared, workers: int | None = None, progress: ProgressFn = no_progress
-) -> list[bytes]:
-    """Read what the shards need (once, on every core) and return each shard's piece hashes."""
-    streams = prepared.streams
-    needed = sum(t - s for t, s in zip(streams.totals, streams.start, strict=True))
-    ticker = Ticker(progress, "pieces", None, needed)
-    single = SinglePass(table, streams, hash_files=False, ticker=ticker)
-    order = (row for rows in prepared.rows for row in rows.tolist())  # shard by shard: one stream at a time
-    with HashEngine(workers, share, (str(root), table), threads=True) as engine:
-        for _ in single.run(engine, ((row, None) for row in order)):
-            pass
-    ticker.finish()
-    single.raise_errors(str(root))
-    return single.piece_hashes()
+    return Prepared(settings, plan, rows, streams, reuse, warnings)
 
 
 def _fits(
@@ -206,14 +172,30 @@ def _fits(
 
 
 def write_torrents(
-    table: FileTable, prepared: Prepared, hashes: list[bytes], output: Path, profiles: tuple[str, ...]
+    table: FileTable,
+    prepared: Prepared,
+    hashes: list[bytes],
+    output: Path,
+    profiles: tuple[str, ...],
+    outputs: OutputSet | None = None,
 ) -> TorrentsReport:
-    """Encode every shard's .torrent into `output` (atomically), then the tarball of them all."""
+    """Encode every shard's .torrent into `output`, then the tarball of them all: all appear together (with
+    `outputs`, when that set commits)."""
+    with contextlib.ExitStack() as stack:
+        outs = outputs if outputs is not None else stack.enter_context(OutputSet())
+        return _write_torrents(table, prepared, hashes, output, profiles, outs)
+
+
+def _write_torrents(
+    table: FileTable,
+    prepared: Prepared,
+    hashes: list[bytes],
+    output: Path,
+    profiles: tuple[str, ...],
+    outputs: OutputSet,
+) -> TorrentsReport:
     settings, plan, streams = prepared.settings, prepared.plan, prepared.streams
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputIOError(str(output), f"cannot create folder: {exc.strerror}") from exc
+    outputs.folder(output)
     reports: list[ShardReport] = []
     members: list[tuple[str, Path]] = []
     for index, shard in enumerate(plan.shards):
@@ -221,10 +203,10 @@ def write_torrents(
         length = streams.piece_length[index]
         data, info_hash = encode_torrent(settings, length, hashes[index], files)
         target = output / f"{shard.name}.torrent"
-        with atomic_output(target) as handle:
+        with atomic_output(target, outputs) as handle:
             handle.write(data)
-        members.append((target.name, target))
-        tokens, fits = _fits(target, data, plan.shards[index], length, profiles)
+        members.append((target.name, outputs.staged(target)))
+        tokens, fits = _fits(outputs.staged(target), data, plan.shards[index], length, profiles)
         reused = len(prepared.reuse[index].hashes) // 20 if prepared.reuse[index] else 0  # type: ignore[union-attr]
         reports.append(
             ShardReport(
@@ -244,7 +226,7 @@ def write_torrents(
             )
         )
     tarball = output / f"{settings.release}-torrents.tar.xz"
-    write_tar_xz(tarball, members, settings.creation_date or 0, preset=TORRENTS_XZ_PRESET)
+    write_tar_xz(tarball, members, settings.creation_date or 0, preset=TORRENTS_XZ_PRESET, outputs=outputs)
     return TorrentsReport(
         release=settings.release,
         output=str(output),
@@ -252,5 +234,5 @@ def write_torrents(
         shards=reports,
         hashed_bytes=sum(r.hashed_bytes for r in reports),
         reused_bytes=sum(r.reused_bytes for r in reports),
-        warnings=plan.warnings,
+        warnings=plan.warnings + prepared.warnings,
     )

@@ -15,12 +15,11 @@ from pydantic import BaseModel
 from release.bencode import Value
 from release.errors import BadInput
 from release.layout import BUCKETS, SUBSET_RANK, parse_path
-from release.manifest.io import ManifestReader
-from release.models import Frozen
+from release.models import Frozen, ReleaseName
 from release.progress import ProgressFn, Ticker, no_progress
 from release.torrents.profiles import DEFAULT_PROFILES, PROFILES, ClientProfile
 from release.torrents.sizes import PIECE_HASH, entry_bytes, entry_tokens, piece_count, skeleton, torrent_size
-from release.walk import walk
+from release.tree import files_of
 
 SHARD_COUNTS: tuple[int, ...] = tuple(n for n in range(1, BUCKETS + 1) if BUCKETS % n == 0)
 IMAGE_SUBSETS: tuple[str, ...] = ("original", "512px")
@@ -33,14 +32,14 @@ METADATA_GROUP = len(SUBSET_RANK) * BUCKETS
 class TorrentSettings(Frozen):
     """Everything besides the files that goes into a .torrent; fixed per release for reproducibility."""
 
-    release: str
+    release: ReleaseName
     trackers: list[list[str]] = []
     web_seeds: list[str] = []
     comment: str = ""
     created_by: str = "booru-release"
     creation_date: int | None = None
     piece_length: int | None = None
-    name: str | None = None
+    name: ReleaseName | None = None
 
     @property
     def torrent_name(self) -> str:
@@ -98,17 +97,9 @@ def collect_stats(source: Path, progress: ProgressFn = no_progress) -> Stats:
     """Statistics from a manifest file or a release root, in one streaming pass."""
     stats = Stats()
     ticker = Ticker(progress, "plan")
-    if source.is_dir():
-        for entry in walk(str(source)):
-            if entry.kind == "file":
-                stats.add(entry.path, entry.size)
-                ticker.add(1, entry.size)
-    elif source.exists():
-        for record in ManifestReader(source):
-            stats.add(record.path, record.size)
-            ticker.add(1, record.size)
-    else:
-        raise BadInput(str(source), "no such manifest or release root")
+    for file in files_of(source):
+        stats.add(file.path, file.size)
+        ticker.add(1, file.size)
     ticker.finish()
     return stats
 

@@ -5,20 +5,30 @@ a prefix of this year's. Every piece that ends before the first new or changed f
 bytes as last year, so its hash is kept; hashing restarts at the piece holding that file's first
 byte. "Changed" comes from the manifests: last year's record against this year's (sha256 when this
 year's manifest is at hand, else size and mtime_ns, the rule incremental manifests use).
+
+Last year's hashes are not taken on trust: before a shard keeps them, a few of the kept pieces are
+read back from this year's tree (`spot_check`); a torrent whose pieces do not match its files (edited,
+corrupted, or another release's) is not reused, and the build says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from release.layout import sort_key
+from release.hashing import OPEN_FLAGS
 from release.manifest.io import ManifestReader
+from release.manifest.merge import merge_join, unchanged
+from release.models import ManifestRecord
 from release.torrents.metainfo import PIECE_HASH, load_torrent
 from release.walk import FileTable
+
+SPOT_CHECKS = 2  # random pieces read besides the first and the last of the kept prefix
 
 
 @dataclass(frozen=True)
@@ -44,46 +54,91 @@ def previous_torrent(previous: Path, shard_name: str) -> Path | None:
 
 
 def find_reuse(
-    previous: Path, shard_name: str, table: FileTable, rows: np.ndarray, unchanged: np.ndarray
-) -> Reuse | None:
-    """How much of last year's torrent for `shard_name` this year's shard (its `rows`, in order) can keep."""
+    root: Path, previous: Path, shard_name: str, table: FileTable, rows: np.ndarray, same: np.ndarray
+) -> tuple[Reuse | None, str | None]:
+    """How much of last year's torrent for `shard_name` this year's shard (its `rows`, in order) can keep,
+    after a spot check of its pieces against the files under `root`; and a warning when it failed that."""
     source = previous_torrent(previous, shard_name)
     if source is None:
-        return None
+        return None, None
     old = load_torrent(source)
     kept = 0
     stream = 0
     for old_path, old_length, row in zip(old.paths, old.lengths, rows.tolist(), strict=False):
-        if old_path != table.path(row) or old_length != table.size(row) or not unchanged[row]:
+        if old_path != table.path(row) or old_length != table.size(row) or not same[row]:
             break
         kept += 1
         stream += old_length
     if kept == len(old.paths) == len(rows):  # the same files: every old piece, the short last one too
-        return Reuse(str(source), old.piece_length, stream, old.pieces, kept)
-    pieces = stream // old.piece_length  # pieces wholly inside the unchanged prefix
-    if pieces == 0:
-        return None
-    return Reuse(str(source), old.piece_length, pieces * old.piece_length, old.pieces[: pieces * PIECE_HASH], kept)
+        reuse = Reuse(str(source), old.piece_length, stream, old.pieces, kept)
+    elif (pieces := stream // old.piece_length) > 0:  # pieces wholly inside the unchanged prefix
+        reuse = Reuse(str(source), old.piece_length, pieces * old.piece_length, old.pieces[: pieces * PIECE_HASH], kept)
+    else:
+        return None, None
+    failed = spot_check(root, table, rows, reuse, old.info_hash)
+    if failed is not None:
+        return None, f"{shard_name}: last year's {source.name} was not reused ({failed}); all its data is hashed"
+    return reuse, None
 
 
-def _records(reader: ManifestReader) -> Iterator[tuple[tuple[int, list[str]], str, int, int, str]]:
-    for record in reader:
-        yield sort_key(record.path), record.path, record.size, record.mtime_ns, record.sha256
+def _path(record: ManifestRecord) -> str:
+    return record.path
 
 
 def unchanged_rows(table: FileTable, order: np.ndarray, old_manifest: Path, new_manifest: Path | None) -> np.ndarray:
-    """Per table row: does last year's manifest hold the same file (path, size and sha256 or mtime)?"""
-    unchanged = np.zeros(len(table), dtype=bool)
-    old = _records(ManifestReader(old_manifest))
+    """Per table row: does last year's manifest hold the same file (merge.unchanged: path, size, and sha256
+    when this year's manifest is at hand, else mtime)?"""
+    same = np.zeros(len(table), dtype=bool)
     new_hashes = (r.sha256 for r in ManifestReader(new_manifest)) if new_manifest is not None else None
-    current = next(old, None)
-    for row in order.tolist():
-        path = table.path(row)
-        new_sha = next(new_hashes) if new_hashes is not None else None
-        key = sort_key(path)
-        while current is not None and current[0] < key:
-            current = next(old, None)
-        if current is None or current[1] != path or current[2] != table.size(row):
+    for row, old in merge_join(order.tolist(), ManifestReader(old_manifest), table.path, _path):
+        if row is None:
             continue
-        unchanged[row] = current[4] == new_sha if new_sha is not None else current[3] == table.mtime_ns(row)
-    return unchanged
+        new_sha = next(new_hashes) if new_hashes is not None else None
+        if old is not None:
+            same[row] = unchanged(old, table.size(row), table.mtime_ns(row), new_sha)
+    return same
+
+
+def _read_span(root: Path, table: FileTable, rows: list[int], offsets: np.ndarray, begin: int, end: int) -> bytes:
+    """Bytes [begin, end) of the stream of `rows` (files in order; `offsets`: each file's first byte)."""
+    out = bytearray()
+    index = int(np.searchsorted(offsets, begin, side="right")) - 1
+    while begin < end:
+        row = rows[index]
+        inside = begin - int(offsets[index])
+        want = min(end - begin, table.size(row) - inside)
+        fd = os.open(root / table.path(row), OPEN_FLAGS)
+        try:
+            chunk = os.pread(fd, want, inside)
+        finally:
+            os.close(fd)
+        if len(chunk) != want:
+            raise OSError(f"{table.path(row)} is shorter than the manifest says")
+        out += chunk
+        begin += want
+        index += 1
+    return bytes(out)
+
+
+def spot_check(root: Path, table: FileTable, rows: np.ndarray, reuse: Reuse, info_hash: str) -> str | None:
+    """Read a few of the pieces `reuse` would keep (the first, the last, and SPOT_CHECKS more chosen by the
+    torrent's info-hash) and compare them with last year's hashes; None when all match, else what failed."""
+    pieces = len(reuse.hashes) // PIECE_HASH
+    if pieces == 0:
+        return None
+    kept = rows[: reuse.kept_files].tolist()
+    sizes = np.array([table.size(row) for row in kept], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])[:-1] if len(kept) else np.zeros(0, np.int64)
+    stream_end = int(sizes.sum())
+    chooser = random.Random(info_hash)
+    sample = sorted({0, pieces - 1, *(chooser.randrange(pieces) for _ in range(SPOT_CHECKS))})
+    for piece in sample:
+        begin = piece * reuse.piece_length
+        end = min(begin + reuse.piece_length, stream_end)
+        try:
+            data = _read_span(root, table, kept, offsets, begin, end)
+        except OSError as exc:
+            return f"piece {piece} could not be read: {exc.strerror or exc}"
+        if hashlib.sha1(data).digest() != reuse.hashes[piece * PIECE_HASH : (piece + 1) * PIECE_HASH]:
+            return f"piece {piece} does not match the files"
+    return None

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from release.bencode import decode, encode
-from release.manifest.build import build_manifest
-from release.torrents.build import TorrentJob, build_torrents
+from release.build import build_manifest, build_torrents
+from release.torrents.build import TorrentJob
 from release.torrents.check import check_torrent
 from release.torrents.metainfo import load_torrent
 from release.torrents.plan import TorrentSettings

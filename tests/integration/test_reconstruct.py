@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from release.manifest.build import build_manifest
+from release.build import build_manifest
 from release.metaarchive import write_metadata_tarball
 from release.releases import ReleaseFacts, TorrentRecipe, write_release
 from release.torrents.build import TorrentJob

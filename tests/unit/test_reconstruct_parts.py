@@ -58,7 +58,7 @@ def test_release_files_round_trip_and_bad_ones_are_named(tmp_path: Path) -> None
 
 
 def test_md5_witness_skips_a_record_without_md5_and_keeps_the_rest_aligned(tmp_path: Path) -> None:
-    from release.manifest.build import build_manifest
+    from release.build import build_manifest
     from release.reconstruct_md5 import check_md5
 
     root = tmp_path / "r"

@@ -11,11 +11,11 @@ import libtorrent as lt
 import pytest
 
 from release.bencode import Value, encode
+from release.build import build_manifest, build_torrents
 from release.hashing import read_files
 from release.layout import sort_key
-from release.manifest.build import build_manifest
 from release.readpass import Group, GroupResult, Stitcher
-from release.torrents.build import TorrentJob, build_torrents
+from release.torrents.build import TorrentJob
 from release.torrents.metainfo import encode_torrent
 from release.torrents.plan import TorrentSettings
 from tests.conftest import Dataset

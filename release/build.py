@@ -1,0 +1,148 @@
+"""The one read pass: a release's manifest, its torrents, or both, from one read of every byte.
+
+`build_manifest` (`manifest build`, with or without `--torrents`) and `build_torrents` (`torrents
+build`) are two ways into the same run: list the files, plan what to hash (reused records, last
+year's pieces), drive `readpass.SinglePass` over the hashing engine, and write every output as one
+set (`atomic.OutputSet`): the manifest, the .torrent files and their tarball appear together or not
+at all. A manifest build keeps a side journal of finished records (`manifest.journal`), so a killed
+build resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from release.atomic import OutputSet, is_stdout
+from release.errors import BadInput
+from release.hashing import ALL_ALGORITHMS, HashEngine
+from release.manifest.build import Planned, header_for, plan_rows
+from release.manifest.io import ManifestReader, ManifestWriter
+from release.manifest.journal import JournalWriter, journals_of, read_journal, remove_journals
+from release.models import ManifestRecord
+from release.progress import ProgressFn, Ticker, no_progress
+from release.readpass import SinglePass, share
+from release.torrents.build import Prepared, TorrentJob, TorrentsReport, prepare_job, write_torrents
+from release.tree import scan_tree, table_of
+from release.walk import FileTable
+
+
+class BuildReport(BaseModel):
+    """What a manifest build did."""
+
+    output: str
+    release: str
+    files: int
+    bytes: int
+    hashed_files: int
+    hashed_bytes: int
+    reused_files: int
+    reused_bytes: int
+    resumed_from: list[str] = []
+    skipped: list[tuple[str, str]]
+    torrents: TorrentsReport | None = None
+
+
+def _journaled(output: Path) -> bool:
+    """A journal only makes sense beside a regular output file (not stdout, a pipe or a device)."""
+    return not is_stdout(output) and (not output.exists() or output.is_file())
+
+
+def _sources(previous: Path | None, journals: list[Path], rehash: bool) -> list[Iterable[ManifestRecord]]:
+    """Where reusable records come from: this build's journals first, then last year's manifest."""
+    sources: list[Iterable[ManifestRecord]] = [read_journal(path, rehash) for path in journals]
+    if previous is not None and not rehash:
+        reader = ManifestReader(previous)
+        if set(reader.header.algorithms) != set(ALL_ALGORITHMS):
+            raise BadInput(str(previous), "previous manifest has other hash algorithms; use --rehash")
+        sources.append(reader)
+    return sources
+
+
+def build_manifest(
+    root: Path,
+    output: Path,
+    *,
+    release: str | None = None,
+    previous: Path | None = None,
+    rehash: bool = False,
+    workers: int | None = None,
+    progress: ProgressFn = no_progress,
+    torrents: TorrentJob | None = None,
+) -> BuildReport:
+    """Build the manifest of `root` into `output`; with `torrents`, the shards' .torrent files from the same
+    read of every byte. Everything written appears together; a killed build resumes from its journal."""
+    table, skipped = scan_tree(root, progress, workers)
+    header = header_for(table, release or root.resolve().name)
+    journaled = _journaled(output)
+    journals = journals_of(output) if journaled else []
+    sources = _sources(previous, journals, rehash)
+    prepared = prepare_job(root, table, torrents) if torrents is not None else None
+    ticker = Ticker(progress, "hash", header.files, None)
+    single = SinglePass(table, prepared.streams if prepared else None, hash_files=True, ticker=ticker)
+    with OutputSet() as outputs:
+        with contextlib.ExitStack() as stack:
+            writer = stack.enter_context(ManifestWriter(output, header, outputs))
+            journal = stack.enter_context(JournalWriter(output, header.release, rehash)) if journaled else None
+            with HashEngine(workers, share, (str(root), table), threads=True) as engine:
+                for lines in single.run(engine, plan_rows(table, sources)):
+                    writer.write_line(lines)
+                    if journal is not None:
+                        journal.write(lines)
+            ticker.finish()
+            single.raise_errors(
+                str(root), "fix the permissions or remove the files, then build again; what was hashed is kept"
+            )
+        report = _torrents(table, prepared, single, torrents, outputs)
+    if journaled:
+        remove_journals(output)
+    return BuildReport(
+        output=str(output),
+        release=header.release,
+        files=header.files,
+        bytes=header.bytes,
+        hashed_files=single.hashed_files,
+        hashed_bytes=single.hashed_bytes,
+        reused_files=header.files - single.hashed_files,
+        reused_bytes=header.bytes - single.hashed_bytes,
+        resumed_from=[str(path) for path in journals],
+        skipped=skipped,
+        torrents=report,
+    )
+
+
+def _torrents(
+    table: FileTable, prepared: Prepared | None, single: SinglePass, job: TorrentJob | None, outputs: OutputSet
+) -> TorrentsReport | None:
+    if prepared is None or job is None:
+        return None
+    return write_torrents(table, prepared, single.piece_hashes(), job.output, job.profiles, outputs)
+
+
+def build_torrents(
+    root: Path, job: TorrentJob, *, workers: int | None = None, progress: ProgressFn = no_progress
+) -> TorrentsReport:
+    """`torrents build`: the file list from `job.new_manifest` (or a walk of `root`), then hash the pieces
+    (once, on every core) and write the .torrent files and their tarball together."""
+    if not root.is_dir():
+        raise BadInput(str(root), "not a directory")
+    table, _ = table_of(job.new_manifest or root, progress, workers)
+    prepared = prepare_job(root, table, job)
+    streams = prepared.streams
+    needed = sum(t - s for t, s in zip(streams.totals, streams.start, strict=True))
+    ticker = Ticker(progress, "pieces", None, needed)
+    single = SinglePass(table, streams, hash_files=False, ticker=ticker)
+    with HashEngine(workers, share, (str(root), table), threads=True) as engine:
+        for _ in single.run(engine, _shard_order(prepared)):
+            pass
+    ticker.finish()
+    single.raise_errors(str(root))
+    return write_torrents(table, prepared, single.piece_hashes(), job.output, job.profiles)
+
+
+def _shard_order(prepared: Prepared) -> Iterator[Planned]:
+    """Every shard's rows, shard by shard: one stream at a time."""
+    return ((row, None) for rows in prepared.rows for row in rows.tolist())

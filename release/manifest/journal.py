@@ -1,0 +1,145 @@
+"""The side journal of a manifest build: what was hashed survives a crash, and the next run resumes.
+
+While `manifest build` writes OUTPUT (under a temporary name), every finished record line also goes
+to `.OUTPUT.<pid>.journal` beside it: zstd blocks, flushed and fsync'd every FLUSH_RECORDS records or
+FLUSH_SECONDS seconds. If the build is killed (SIGKILL, power cut, a full disk), the next build of the
+same OUTPUT reads every journal it finds and reuses their records for files that are unchanged (the
+same rule as `--previous`: path, size and mtime), so only the rest is hashed. A torn end (the last
+block cut short) is expected and ignored. Journals are removed once the manifest is in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import zstandard
+from pydantic import ValidationError
+
+from release.atomic import describe_os_error
+from release.errors import OutputError
+from release.manifest.io import parse_line
+from release.models import ManifestRecord
+from release.textio import MAX_MANIFEST_LINE, loads
+
+JOURNAL_FORMAT = "booru-release-journal"
+FLUSH_RECORDS = 20_000
+FLUSH_SECONDS = 2.0
+_READ = 1 << 16
+
+
+def journals_of(output: Path) -> list[Path]:
+    """The journals left beside `output` by earlier runs (any process), oldest name first."""
+    prefix, suffix = f".{output.name}.", ".journal"
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(suffix))
+    except OSError:
+        return []
+    return [folder / n for n in names]
+
+
+def _decompressed(path: Path) -> bytes:
+    """As much of a journal as decompresses: a torn or damaged end stops the read, it does not fail it."""
+    out = bytearray()
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_READ):
+                out += decompressor.decompress(chunk)
+    except (OSError, zstandard.ZstdError):
+        pass
+    return bytes(out)
+
+
+def read_journal(path: Path, rehash: bool) -> Iterator[ManifestRecord]:
+    """The valid records of one journal, in its order; nothing from a journal of another kind of build
+    (a `--rehash` build trusts only journals of `--rehash` builds)."""
+    data = _decompressed(path)
+    lines = data.split(b"\n")[:-1]  # the last piece has no newline: torn, or empty
+    if not lines:
+        return
+    try:
+        header = loads(lines[0])
+    except ValueError:
+        return
+    if not isinstance(header, dict) or header.get("format") != JOURNAL_FORMAT or header.get("version") != 1:
+        return
+    if rehash and not header.get("rehash"):
+        return
+    for lineno, line in enumerate(lines[1:], start=2):
+        if len(line) > MAX_MANIFEST_LINE:
+            return
+        try:
+            yield parse_line(str(path), lineno, line)
+        except (ValidationError, ValueError):
+            return
+
+
+class JournalWriter:
+    """Appends record lines to `.OUTPUT.<pid>.journal`; use as a context manager (closes, keeps the file)."""
+
+    def __init__(self, output: Path, release: str, rehash: bool) -> None:
+        folder = output.parent if str(output.parent) else Path(".")
+        self.path = folder / f".{output.name}.{os.getpid()}.journal"
+        self._header = {"format": JOURNAL_FORMAT, "version": 1, "release": release, "rehash": rehash}
+        self._handle: zstandard.ZstdCompressionObj | None = None
+        self._file: int | None = None
+        self._pending = 0
+        self._last = time.monotonic()
+
+    def __enter__(self) -> JournalWriter:
+        try:
+            self._file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise OutputError(str(self.path), f"cannot create the build journal: {describe_os_error(exc)}") from exc
+        self._handle = zstandard.ZstdCompressor(level=1).compressobj()
+        self.write(json.dumps(self._header, sort_keys=True).encode() + b"\n")
+        self.flush()
+        return self
+
+    def write(self, lines: bytes) -> None:
+        """Add finished record lines (each ending in a newline); flushed to disk in batches."""
+        assert self._handle is not None and self._file is not None
+        self._write(self._handle.compress(lines))
+        self._pending += lines.count(b"\n")
+        if self._pending >= FLUSH_RECORDS or time.monotonic() - self._last >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make everything written so far decodable and durable."""
+        assert self._handle is not None and self._file is not None
+        self._write(self._handle.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+        try:
+            os.fsync(self._file)
+        except OSError as exc:
+            raise OutputError(str(self.path), f"cannot write the build journal: {describe_os_error(exc)}") from exc
+        self._pending = 0
+        self._last = time.monotonic()
+
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._file, view) :]
+        except OSError as exc:
+            raise OutputError(str(self.path), f"cannot write the build journal: {describe_os_error(exc)}") from exc
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._file is None:
+            return
+        with contextlib.suppress(OSError):
+            self.flush()
+        os.close(self._file)
+        self._file = None
+
+
+def remove_journals(output: Path) -> None:
+    """Remove every journal of `output` (the manifest is in place: they are of no further use)."""
+    for path in journals_of(output):
+        path.unlink(missing_ok=True)

@@ -1,0 +1,51 @@
+"""Two streams in manifest order, walked side by side; and the one rule for "unchanged".
+
+Manifests, sorted trees and file tables all come in manifest order (layout.sort_key), so comparing
+two of them is one streaming merge: `merge_join` pairs equal paths and yields the others alone.
+Incremental builds, verify's EXTRA files, the yearly reuse of piece hashes and `manifest diff` all
+go through it, and all decide "unchanged" with `unchanged`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from release.layout import sort_key
+from release.models import ManifestRecord
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def merge_join(
+    left: Iterable[A], right: Iterable[B], left_path: Callable[[A], str], right_path: Callable[[B], str]
+) -> Iterator[tuple[A | None, B | None]]:
+    """Pair the items of two streams in manifest order by path: (a, b) for the same path, (a, None) and
+    (None, b) for a path on one side only. Both streams must be in manifest order."""
+    lefts, rights = iter(left), iter(right)
+    a, b = next(lefts, None), next(rights, None)
+    key_a = sort_key(left_path(a)) if a is not None else None
+    key_b = sort_key(right_path(b)) if b is not None else None
+    while a is not None or b is not None:
+        if b is None or (key_a is not None and key_b is not None and key_a < key_b):
+            yield a, None
+            a = next(lefts, None)
+            key_a = sort_key(left_path(a)) if a is not None else None
+        elif a is None or (key_a is not None and key_b is not None and key_b < key_a):
+            yield None, b
+            b = next(rights, None)
+            key_b = sort_key(right_path(b)) if b is not None else None
+        else:
+            yield a, b
+            a, b = next(lefts, None), next(rights, None)
+            key_a = sort_key(left_path(a)) if a is not None else None
+            key_b = sort_key(right_path(b)) if b is not None else None
+
+
+def unchanged(old: ManifestRecord, size: int, mtime_ns: int, sha256: str | None = None) -> bool:
+    """Whether a file is the one an earlier record describes (same path assumed): the same size and,
+    when its sha256 is known, the same sha256; otherwise the same mtime (what incremental builds trust)."""
+    if old.size != size:
+        return False
+    return old.sha256 == sha256 if sha256 is not None else old.mtime_ns == mtime_ns

@@ -1,0 +1,55 @@
+"""Line-oriented input with bounds: no line may grow without limit, no JSON may nest without limit.
+
+Every reader of a line format goes through here, so a decompression bomb (one 2 GB line) or a
+`[[[[…` line is refused with its file and line number instead of exhausting memory or the stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import orjson
+
+from release.errors import BadInput
+
+MAX_MANIFEST_LINE = 64 << 10  # a record is < 4 KiB (PATH_MAX plus digests); the header a few hundred bytes
+MAX_METADATA_LINE = 16 << 20  # a post is a few KB; the largest real ones (thousands of tags, favs) a few MB
+MAX_LIST_LINE = 64 << 10  # one path
+_SKIP = 1 << 20
+
+
+class LineTooLong(BadInput):
+    """A line longer than its format allows."""
+
+    def __init__(self, where: str, line: int, limit: int) -> None:
+        self.line = line
+        super().__init__(
+            f"{where}:{line}",
+            f"line longer than {limit:,} bytes: not a line of this format (a corrupt or malicious file?)",
+        )
+
+
+def bounded_lines(handle: BinaryIO, limit: int, where: str, *, skip_long: bool = False) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line with its newline) of a binary stream; a line over `limit` bytes raises
+    LineTooLong, or with `skip_long` is consumed without being kept and yielded as b"" (a fault to report)."""
+    lineno = 0
+    while True:
+        raw = handle.readline(limit + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            if not skip_long:
+                raise LineTooLong(where, lineno, limit)
+            while (rest := handle.readline(_SKIP)) and not rest.endswith(b"\n"):
+                pass
+            yield lineno, b""
+            continue
+        yield lineno, raw
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse one JSON document; nesting is bounded (orjson: 1024 levels), so hostile input is a ValueError,
+    never a RecursionError. Key order is kept."""
+    return orjson.loads(raw)

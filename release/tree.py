@@ -1,0 +1,134 @@
+"""A release as a stream of files: from a release root (walked) or from its manifest. One rule for all.
+
+Every command that accepts "ROOT or MANIFEST" reads it through `files_of`: regular files only,
+symlinks never followed, names that are not UTF-8 and special files left out (and counted in
+`skipped`), and a folder that cannot be listed is an error, never a silent hole in a plan or a list.
+`scan_tree` is the same walk for millions of files at once, on every core, into a FileTable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+from release.errors import BadInput, InputIOError
+from release.hashing import HashEngine, batched
+from release.manifest.io import ManifestReader
+from release.progress import ProgressFn, Ticker, no_progress
+from release.walk import FileTable, WalkEntry, list_dir, walk
+
+Skipped = list[tuple[str, str]]  # (path, kind) of entries left out: symlink, special, undecodable
+
+
+class SourceFile(NamedTuple):
+    """One regular file of a release."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def walk_error(root: Path, entry: WalkEntry) -> InputIOError:
+    """The error for a walk entry that could not be listed or stat'ed."""
+    return InputIOError(str(root / entry.path), f"cannot list or stat: {entry.detail}")
+
+
+def _walked(root: Path, tops: list[str], skipped: Skipped | None) -> Iterator[SourceFile]:
+    for top in tops:
+        for entry in walk(str(root), top):
+            if entry.kind == "file":
+                yield SourceFile(entry.path, entry.size, entry.mtime_ns)
+            elif entry.kind == "error":
+                raise walk_error(root, entry)
+            elif skipped is not None:
+                skipped.append((entry.path, entry.kind))
+
+
+def files_of(
+    source: Path, *, subsets: tuple[str, ...] | None = None, skipped: Skipped | None = None
+) -> Iterator[SourceFile]:
+    """Every regular file of a release root (sorted walk) or of a manifest (its order), optionally only
+    those under the folders `subsets` (a missing one is empty). Walk errors raise InputIOError."""
+    if source.is_dir():
+        tops = [""] if subsets is None else [s for s in subsets if (source / s).is_dir()]
+        return _walked(source, tops, skipped)
+    if source.is_file():
+        prefixes = None if subsets is None else tuple(f"{s}/" for s in subsets)
+        records = iter(ManifestReader(source))
+        return (SourceFile(r.path, r.size, r.mtime_ns) for r in records if not prefixes or r.path.startswith(prefixes))
+    raise BadInput(str(source), "no such release root or manifest")
+
+
+def table_of(source: Path, progress: ProgressFn = no_progress, workers: int | None = None) -> tuple[FileTable, Skipped]:
+    """A FileTable (path, size, mtime) of a release root (walked on every core) or of a manifest."""
+    if source.is_dir():
+        return scan_tree(source, progress, workers)
+    table = FileTable()
+    for file in files_of(source):
+        table.add(file.path, file.size, file.mtime_ns)
+    return table, []
+
+
+def _walk_dirs(root: str, folders: list[str]) -> tuple[FileTable, Skipped, list[WalkEntry]]:
+    """Worker side: walk whole folders into a table; return it with skipped entries and errors."""
+    table = FileTable()
+    skipped: Skipped = []
+    errors: list[WalkEntry] = []
+    for folder in folders:
+        for entry in walk(root, folder):
+            if entry.kind == "file":
+                table.add(entry.path, entry.size, entry.mtime_ns)
+            elif entry.kind == "error":
+                errors.append(entry)
+            else:
+                skipped.append((entry.path, entry.kind))
+    return table, skipped, errors
+
+
+def _top_levels(root: Path, depth: int = 2) -> tuple[list[WalkEntry], list[str]]:
+    """Entries of the first `depth` levels, and the folders below them (bucket folders) to walk in parallel."""
+    entries: list[WalkEntry] = []
+    frontier = [""]
+    for _ in range(depth):
+        below: list[str] = []
+        for folder in frontier:
+            try:
+                listed = list_dir(str(root), folder)
+            except OSError as exc:
+                raise InputIOError(str(root / folder), f"cannot list folder: {exc.strerror}") from exc
+            below.extend(e.path for e in listed if e.kind == "dir")
+            entries.extend(e for e in listed if e.kind != "dir")
+        frontier = below
+    return entries, frontier
+
+
+def scan_tree(root: Path, progress: ProgressFn = no_progress, workers: int | None = None) -> tuple[FileTable, Skipped]:
+    """Walk `root` into a FileTable of regular files (bucket folders listed on the workers).
+
+    Returns the table with the skipped (path, kind) entries, sorted: symlinks, special files and names
+    that are not UTF-8. A folder that cannot be listed is an error: a manifest must not silently miss files.
+    """
+    if not root.is_dir():
+        raise BadInput(str(root), "not a directory")
+    entries, folders = _top_levels(root)
+    table = FileTable()
+    for entry in entries:
+        if entry.kind == "file":
+            table.add(entry.path, entry.size, entry.mtime_ns)
+    skipped = [(e.path, e.kind) for e in entries if e.kind not in ("file", "error")]
+    errors = [e for e in entries if e.kind == "error"]
+    ticker = Ticker(progress, "walk", len(folders), unit="folders")
+    groups = list(batched(folders, limit=8))
+    with HashEngine(workers) as engine:
+        walked = engine.map_batches(partial(_walk_dirs, str(root)), groups)
+        for group, (part, part_skipped, part_errors) in zip(groups, walked, strict=True):
+            table.extend(part)
+            skipped.extend(part_skipped)
+            errors.extend(part_errors)
+            ticker.add(len(group), part.total_bytes())
+    ticker.finish()
+    if errors:
+        raise walk_error(root, errors[0])
+    return table, sorted(skipped)
