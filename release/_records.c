@@ -232,7 +232,8 @@ done:
 }
 
 /* check_lines(data): the lines of `data` (separated by '\n') that are not canonical records with a
- * certainly safe path, as (index, start, end) for Python to parse in full; and the number of lines. */
+ * certainly safe path, as (index, start, end) for Python to parse in full; the number of lines; and the
+ * sum of the sizes of the canonical ones (the header's byte total is checked against it). */
 static PyObject *check_lines(PyObject *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
@@ -243,6 +244,7 @@ static PyObject *check_lines(PyObject *self, PyObject *args) {
     }
     const char *p = data.buf, *end = p + data.len;
     Py_ssize_t index = 0;
+    long long total = 0;
     unsigned char digest[32];
     for (;; index++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
@@ -260,12 +262,14 @@ static PyObject *check_lines(PyObject *self, PyObject *args) {
                 return NULL;
             }
             Py_DECREF(item);
+        } else {
+            total += size;
         }
         if (!nl) break;
         p = nl + 1;
     }
     PyBuffer_Release(&data);
-    return Py_BuildValue("(nN)", index + 1, slow);
+    return Py_BuildValue("(nNL)", index + 1, slow, total);
 }
 
 static PyMethodDef methods[] = {

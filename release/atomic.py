@@ -218,6 +218,7 @@ class OutputSet:
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
         self._moves: list[tuple[Path, Path]] = []
+        self._removals: list[Path] = []
         self._made: list[Path] = []  # folders this set created, removed again on failure when empty
 
     def __enter__(self) -> OutputSet:
@@ -239,6 +240,10 @@ class OutputSet:
             if target == final:
                 return tmp
         raise KeyError(final)
+
+    def remove(self, path: Path) -> None:
+        """Remove an existing file at the commit (before the staged outputs appear)."""
+        self._removals.append(path)
 
     def move(self, source: Path, target: Path) -> None:
         """Rename an existing `source` to `target` at the commit (before the staged outputs appear)."""
@@ -269,6 +274,8 @@ class OutputSet:
         """Make every output appear (signals held back while renaming)."""
         with held_signals():
             try:
+                for path in self._removals:
+                    path.unlink(missing_ok=True)
                 for source, target in self._moves:
                     os.replace(source, target)
                 for tmp, final in self._staged:
@@ -276,9 +283,7 @@ class OutputSet:
             except OSError as exc:
                 self.rollback()
                 raise OutputError(str(exc.filename or ""), f"cannot rename output: {describe_os_error(exc)}") from exc
-        self._staged.clear()
-        self._moves.clear()
-        self._made.clear()
+        self._clear()
 
     def rollback(self) -> None:
         """Remove every temporary output; the final names are untouched."""
@@ -291,6 +296,10 @@ class OutputSet:
         for folder in self._made:
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        self._clear()
+
+    def _clear(self) -> None:
         self._staged.clear()
         self._moves.clear()
+        self._removals.clear()
         self._made.clear()

@@ -29,6 +29,11 @@ from release.torrents.build import Prepared, TorrentJob, TorrentsReport, prepare
 from release.tree import scan_tree, table_of
 from release.walk import FileTable
 
+UNREADABLE_HINT = (
+    "fix the permissions or remove the files, then build again: no manifest was written, "
+    "but what was hashed is kept and the next build resumes from it"
+)
+
 
 class BuildReport(BaseModel):
     """What a manifest build did."""
@@ -93,9 +98,7 @@ def build_manifest(
                     if journal is not None:
                         journal.write(lines)
             ticker.finish()
-            single.raise_errors(
-                str(root), "fix the permissions or remove the files, then build again; what was hashed is kept"
-            )
+            single.raise_errors(str(root), UNREADABLE_HINT)
         report = _torrents(table, prepared, single, torrents, outputs)
     if journaled:
         remove_journals(output)

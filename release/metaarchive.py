@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from release.errors import BadInput, InputIOError, MetadataFormatError, OutputError
+from release.atomic import OutputSet, atomic_output
+from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
 from release.metadata import MetaLine, export_chunks, read_chunk
 from release.progress import ProgressFn, Ticker, no_progress
@@ -72,27 +72,15 @@ def _top_level_years(metadata: Path) -> set[int]:
     return {y for c in export_chunks(metadata) if (y := chunk_year(c.name)) is not None}
 
 
-def _copy_in(chunks: list[Path], target: Path) -> None:
-    """Copy chunks into `target` under temporary names, then rename them all: none or all appear."""
-    target.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for chunk in chunks:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{chunk.name}.", suffix=".tmp", dir=target)
-            os.close(fd)
-            tmp = Path(tmp_name)
-            staged.append((tmp, target / chunk.name))
-            try:
-                shutil.copyfile(chunk, tmp)
-            except OSError as exc:
-                raise OutputError(str(target / chunk.name), f"cannot copy: {exc.strerror}") from exc
-            os.chmod(tmp, 0o644)
-        for staged_tmp, final in staged:
-            os.replace(staged_tmp, final)
-    except BaseException:
-        for staged_tmp, _ in staged:
-            staged_tmp.unlink(missing_ok=True)
-        raise
+def _copy_in(chunks: list[Path], target: Path, outputs: OutputSet) -> None:
+    """Copy chunks into `target` under temporary names; they appear when `outputs` commits."""
+    outputs.folder(target)
+    for chunk in chunks:
+        try:
+            with open(chunk, "rb") as source, atomic_output(target / chunk.name, outputs) as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+        except OSError as exc:
+            raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
 
 
 def archive_metadata(
@@ -122,23 +110,26 @@ def archive_metadata(
         raise BadInput(str(target), "already exists", "pass --force to replace it")
     moves = {old: metadata / str(old) for old in sorted(current - {year})} if target == metadata else {}
     for old, archive in moves.items():
-        if archive.exists():
+        if archive.exists() and any(archive.iterdir()):  # an empty one is left by a killed earlier run
             raise BadInput(str(archive), f"exists, so last year's top-level {old} chunks cannot move there")
-    for old, archive in moves.items():
-        moved = [c for c in export_chunks(metadata) if chunk_year(c.name) == old]
-        report.moved_to_archive[str(archive)] = [c.name for c in moved]
-        if not dry_run:
-            archive.mkdir()
-            for chunk in moved:
-                os.replace(chunk, archive / chunk.name)
     report.placed_in = str(target)
-    if dry_run:
-        return report
-    if target == metadata and force:
-        names = {c.name for c in chunks}
-        for stale in (c for c in export_chunks(metadata) if chunk_year(c.name) == year and c.name not in names):
-            stale.unlink()
-    _copy_in(chunks, target)
+    # this year's chunks are copied under temporary names first; then last year's move, stale chunks go and
+    # the new ones appear in one step (Ctrl-C and SIGTERM held back), so metadata/ is never left without them
+    with OutputSet() as outputs:
+        for old, archive in moves.items():
+            moved = [c for c in export_chunks(metadata) if chunk_year(c.name) == old]
+            report.moved_to_archive[str(archive)] = [c.name for c in moved]
+            if not dry_run:
+                outputs.folder(archive)
+                for chunk in moved:
+                    outputs.move(chunk, archive / chunk.name)
+        if dry_run:
+            return report
+        if target == metadata and force:
+            names = {c.name for c in chunks}
+            for stale in (c for c in export_chunks(metadata) if chunk_year(c.name) == year and c.name not in names):
+                outputs.remove(stale)
+        _copy_in(chunks, target, outputs)
     return report
 
 

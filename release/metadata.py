@@ -6,8 +6,8 @@ tags as {"id","name","category"} objects. Chunk files are named year + 12 digits
 
 from __future__ import annotations
 
-import json
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
 from release.progress import Ticker
+from release.textio import MAX_METADATA_LINE, TOO_LONG, bounded_lines, loads
 
 _NUM = re.compile(r"0|[1-9][0-9]*")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
@@ -138,11 +139,14 @@ def read_chunk(path: Path) -> Iterator[MetaLine]:
     except OSError as exc:
         raise InputIOError(str(path), f"cannot open metadata: {exc.strerror}") from exc
     with handle:
-        for lineno, raw in enumerate(handle, start=1):
+        for lineno, raw in bounded_lines(handle, MAX_METADATA_LINE, str(path), skip_long=True):
+            if raw is TOO_LONG:
+                yield MetaLine(str(path), lineno, None, None, f"line longer than {MAX_METADATA_LINE:,} bytes")
+                continue
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
             except ValueError as exc:
                 yield MetaLine(str(path), lineno, None, None, f"not JSON: {exc}")
                 continue
@@ -162,11 +166,20 @@ def records_strict(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def export_chunks(folder: Path) -> list[Path]:
-    """The chunk files (year + 12 digits) directly in `folder`, sorted by name."""
+    """The chunk files (year + 12 digits) directly in `folder`, sorted by name; BadInput names an entry with a
+    chunk's name that is not a regular file (a folder, a FIFO that would block a reader, a symlink)."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_file() and chunk_year(p.name) is not None)
+        named = sorted(p for p in folder.iterdir() if chunk_year(p.name) is not None)
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise InputIOError(str(folder), f"cannot list folder: {exc.strerror}") from exc
+    for path in named:
+        mode = path.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "folder" if stat.S_ISDIR(mode) else "symlink" if stat.S_ISLNK(mode) else "special file"
+            raise BadInput(str(path), f"has a metadata chunk's name but is a {kind}, not a regular file")
+    return named
 
 
 def release_chunks(root: Path) -> list[Path]:
@@ -183,7 +196,7 @@ def chunk_lines(chunks: list[Path], ticker: Ticker | None = None) -> Iterator[by
     for chunk in chunks:
         try:
             with open(chunk, "rb") as handle:
-                for raw in handle:
+                for _, raw in bounded_lines(handle, MAX_METADATA_LINE, str(chunk), skip_long=True):
                     if ticker is not None:
                         ticker.add(1, len(raw))
                     if raw.strip():

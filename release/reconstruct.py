@@ -28,7 +28,7 @@ from release.errors import BadInput, OutputError
 from release.filelists import write_list
 from release.layout import IMAGE_SUBSETS, chunk_year, parse_path
 from release.manifest.diff import diff_manifests
-from release.manifest.io import ManifestReader
+from release.manifest.io import ManifestReader, prescan_paths
 from release.metaarchive import write_metadata_tarball
 from release.progress import ProgressFn, Ticker, no_progress
 from release.reconstruct_md5 import Md5Check, check_md5
@@ -173,8 +173,11 @@ def reconstruct(
         raise BadInput(link, f"unknown link mode; choose {', '.join(LINKS)}")
     if not source.is_dir():
         raise BadInput(str(source), "source release root does not exist")
-    if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
+    target = target.resolve()  # `--to .` has no name to put the extras beside
+    if target == source.resolve() or source.resolve() in target.parents:
         raise BadInput(str(target), "must lie outside the source tree")
+    if manifest is not None:
+        prescan_paths(manifest)  # every line and the count, before the first file is placed
     extras = extras or target.with_name(target.name + "-extras")
     pairs = _from_manifest(manifest, facts.year) if manifest else _from_tree(source, facts)
     if dry_run:

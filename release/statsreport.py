@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
-from release.atomic import atomic_output, write_text_atomic
+from release.atomic import OutputSet, atomic_output, write_text_atomic
 from release.stats import ReleaseStats
 
 
@@ -58,19 +59,26 @@ def release_notes(stats: ReleaseStats, name: str) -> str:
     return "\n".join(lines)
 
 
-def write_notes(stats: ReleaseStats, name: str, output: Path) -> None:
-    """Write the release notes atomically."""
-    write_text_atomic(output, release_notes(stats, name))
+def write_notes(stats: ReleaseStats, name: str, output: Path, outputs: OutputSet | None = None) -> None:
+    """Write the release notes atomically (with `outputs`: when that set commits)."""
+    write_text_atomic(output, release_notes(stats, name), outputs)
 
 
-def write_plots(stats: ReleaseStats, folder: Path) -> list[Path]:
-    """uploads-per-year.png, top-tags.png and ratings.png in `folder` (each written atomically)."""
+def write_plots(stats: ReleaseStats, folder: Path, outputs: OutputSet | None = None) -> list[Path]:
+    """uploads-per-year.png, top-tags.png and ratings.png in `folder`, appearing together (with `outputs`:
+    when that set commits, together with the rest of it)."""
+    with contextlib.ExitStack() as stack:
+        outs = outputs if outputs is not None else stack.enter_context(OutputSet())
+        return _write_plots(stats, folder, outs)
+
+
+def _write_plots(stats: ReleaseStats, folder: Path, outputs: OutputSet) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder.mkdir(parents=True, exist_ok=True)
+    outputs.folder(folder)
     charts = {
         "uploads-per-year.png": (
             "Uploads per year",
@@ -95,7 +103,7 @@ def write_plots(stats: ReleaseStats, folder: Path) -> list[Path]:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", metadata={"Software": None})
         plt.close(fig)
-        with atomic_output(folder / name) as out:
+        with atomic_output(folder / name, outputs) as out:
             out.write(buffer.getvalue())
         written.append(folder / name)
     return written

@@ -17,6 +17,7 @@ MAX_MANIFEST_LINE = 64 << 10  # a record is < 4 KiB (PATH_MAX plus digests); the
 MAX_METADATA_LINE = 16 << 20  # a post is a few KB; the largest real ones (thousands of tags, favs) a few MB
 MAX_LIST_LINE = 64 << 10  # one path
 _SKIP = 1 << 20
+TOO_LONG = b"\x00line too long\x00"  # what a skipped over-long line reads as: never valid JSON, never blank
 
 
 class LineTooLong(BadInput):
@@ -32,7 +33,7 @@ class LineTooLong(BadInput):
 
 def bounded_lines(handle: BinaryIO, limit: int, where: str, *, skip_long: bool = False) -> Iterator[tuple[int, bytes]]:
     """(line number, raw line with its newline) of a binary stream; a line over `limit` bytes raises
-    LineTooLong, or with `skip_long` is consumed without being kept and yielded as b"" (a fault to report)."""
+    LineTooLong, or with `skip_long` is consumed without being kept and yielded as TOO_LONG (a fault to report)."""
     lineno = 0
     while True:
         raw = handle.readline(limit + 1)
@@ -44,7 +45,7 @@ def bounded_lines(handle: BinaryIO, limit: int, where: str, *, skip_long: bool =
                 raise LineTooLong(where, lineno, limit)
             while (rest := handle.readline(_SKIP)) and not rest.endswith(b"\n"):
                 pass
-            yield lineno, b""
+            yield lineno, TOO_LONG
             continue
         yield lineno, raw
 

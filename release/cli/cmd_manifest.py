@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from release.atomic import atomic_output
+from release.atomic import atomic_output, is_stdout
 from release.cli import manifest_app
 from release.cli.cmd_torrents import print_build
 from release.cli.errors import command
-from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message, out_console
+from release.cli.output import (
+    JsonOpt,
+    ProgressView,
+    WorkersOpt,
+    emit_json,
+    human_bytes,
+    message,
+    one_stdout,
+    out_console,
+)
 from release.cli.torrent_opts import (
     CommentOpt,
     CreatedByOpt,
@@ -170,7 +178,7 @@ def export_cmd(
     manifest: Annotated[Path, typer.Argument(help="Manifest to export.")],
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Output file (bagit: the bag folder). Default: stdout.")
+        Path | None, typer.Option("-o", "--output", help="Output file (bagit: the bag folder). Default or -: stdout.")
     ] = None,
     payload: Annotated[Path | None, typer.Option(help="bagit: hard-link the tree's files into BAG/data.")] = None,
     json_out: JsonOpt = False,
@@ -181,16 +189,15 @@ def export_cmd(
     if fmt not in FORMATS:
         raise BadInput(fmt, f"unknown format; choose one of {', '.join(FORMATS)}")
     if fmt == "bagit":
-        if output is None:
+        if output is None or is_stdout(output):
             raise BadInput("--output", "bagit needs -o BAG_FOLDER")
         count = export_bag(manifest, output, payload)
-    elif output is None:
-        count = export_checksums(manifest, fmt, sys.stdout.buffer)
     else:
-        with atomic_output(output) as handle:
+        one_stdout(json_out, output=output or Path("-"))
+        with atomic_output(output or Path("-")) as handle:
             count = export_checksums(manifest, fmt, handle)
     if json_out:
         emit_json({"format": fmt, "output": str(output) if output else "-", "files": count})
-    elif output is not None:
+    elif output is not None and not is_stdout(output):
         message(f"{output}: {count:,} files ({fmt})")
     return 0

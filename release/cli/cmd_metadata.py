@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from release.atomic import OutputSet
 from release.cli import metadata_app
 from release.cli.errors import command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, out_console
+from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, one_stdout, out_console
 
 if TYPE_CHECKING:
     from release.stats import ReleaseStats
@@ -98,7 +99,7 @@ def stats_cmd(
     plots: Annotated[
         Path | None, typer.Option(help="Folder for PNG plots (uploads per year, top tags, ratings).")
     ] = None,
-    notes: Annotated[Path | None, typer.Option(help="Markdown release notes to write.")] = None,
+    notes: Annotated[Path | None, typer.Option(help="Markdown release notes to write (-: stdout).")] = None,
     name: Annotated[str | None, typer.Option(help="Release name in the notes (default: folder name).")] = None,
     json_out: JsonOpt = False,
 ) -> int:
@@ -106,19 +107,23 @@ def stats_cmd(
     from release.stats import collect_stats
     from release.statsreport import write_notes, write_plots
 
+    one_stdout(json_out, notes=notes)
     with ProgressView(not json_out) as view:
         stats = collect_stats(root, manifest, view)
     title = name or root.resolve().name
     written = []
-    if notes is not None:
-        write_notes(stats, title, notes)
-        written.append(str(notes))
-    if plots is not None:
-        written += [str(p) for p in write_plots(stats, plots)]
+    with OutputSet() as outputs:  # notes and plots appear together or not at all
+        if notes is not None:
+            write_notes(stats, title, notes, outputs)
+            written.append(str(notes))
+        if plots is not None:
+            written += [str(p) for p in write_plots(stats, plots, outputs)]
     if json_out:
         emit_json(stats.model_dump() | {"written": written})
         return 0
     _print(stats)
+    if stats.malformed_lines:
+        message(f"[yellow]warning:[/] {stats.malformed_lines:,} malformed metadata lines skipped (`scan` names them)")
     for path in written:
         message(f"wrote {path}")
     return 0

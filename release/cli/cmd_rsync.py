@@ -11,7 +11,7 @@ import typer
 from release.atomic import write_text_atomic
 from release.cli import rsync_app
 from release.cli.errors import command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message
+from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, message, one_stdout
 
 
 @rsync_app.command(
@@ -28,12 +28,15 @@ from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, me
 @command
 def filelist_cmd(
     source: Annotated[Path, typer.Argument(help="Release root or its manifest.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The list to write (also FILE.xz, FILE-<subset>).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The list to write (also FILE.xz, FILE-<subset>; -: stdout only).")
+    ],
     json_out: JsonOpt = False,
 ) -> int:
     """Write the public rsync file list (./original/0000/1000.jpg lines; subset, bucket, ID order)."""
     from release.rsync.filelist import collect, write_filelists
 
+    one_stdout(json_out, output=output)
     with ProgressView(not json_out) as view:
         table = collect(source, view)
     report = write_filelists(table, output)
@@ -89,6 +92,7 @@ def config_cmd(
         lock_file=lock_file,
         hosts_allow=tuple(hosts_allow or ()),
     )
+    one_stdout(json_out, output=output)
     text = render_config(settings)
     if output is not None:
         write_text_atomic(output, text)

@@ -10,7 +10,7 @@ import typer
 
 from release.cli import app
 from release.cli.errors import command
-from release.cli.output import JsonOpt, ProgressView, emit_json, message
+from release.cli.output import JsonOpt, ProgressView, emit_json, message, one_stdout
 from release.errors import BadInput
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -47,7 +47,7 @@ def _ids(value: str | None) -> tuple[int | None, int | None]:
 @command
 def select_cmd(
     metadata: Annotated[Path, typer.Option("--metadata", help="Release root (its metadata/ chunks are read).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The --files-from list to write.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The --files-from list to write (-: stdout).")],
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Post has this tag (repeatable: all of them).")] = None,
     not_tag: Annotated[list[str] | None, typer.Option("--not-tag", help="Post lacks this tag (repeatable).")] = None,
     rating: Annotated[list[str] | None, typer.Option("--rating", help="s, q or e (repeatable: any of them).")] = None,
@@ -62,6 +62,7 @@ def select_cmd(
     """Write the files matching a metadata query (the jq query, done for you) as a --files-from list."""
     from release.select import Query, select
 
+    one_stdout(json_out, output=output)
     if subset not in ("original", "512px"):
         raise BadInput("--subset", f"{subset!r}: choose original or 512px")
     bad = [r for r in rating or [] if r not in ("s", "q", "e")]

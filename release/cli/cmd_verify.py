@@ -12,7 +12,16 @@ from rich.table import Table
 from release.atomic import atomic_output
 from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
-from release.cli.output import JsonOpt, ProgressView, WorkersOpt, emit_json, human_bytes, message, out_console
+from release.cli.output import (
+    JsonOpt,
+    ProgressView,
+    WorkersOpt,
+    emit_json,
+    human_bytes,
+    message,
+    one_stdout,
+    out_console,
+)
 from release.errors import BadInput
 from release.filelists import write_list
 
@@ -50,9 +59,9 @@ def verify_cmd(
     ] = None,
     complete: Annotated[bool, typer.Option("--complete", help="Also fail on MISSING and EXTRA files.")] = False,
     refetch_list: Annotated[
-        Path | None, typer.Option(help="Write CORRUPT and MISSING paths as a --files-from list.")
+        Path | None, typer.Option(help="Write CORRUPT and MISSING paths as a --files-from list (-: stdout).")
     ] = None,
-    report: Annotated[Path | None, typer.Option(help="Write every file's status as JSON lines.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write every file's status as JSON lines (-: stdout).")] = None,
     workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> int:
@@ -61,6 +70,7 @@ def verify_cmd(
     With --torrent: piece by piece, OK / CORRUPT / SUSPECT (shares a failed piece) / MISSING / UNCHECKED.
     Exit 0 when every present file is OK (MISSING and EXTRA fail only with --complete), 1 otherwise.
     """
+    one_stdout(json_out, refetch_list=refetch_list, report=report)
     if torrent:
         if manifest is not None or fast or strong or files_from is not None or report is not None:
             raise BadInput("--torrent", "--torrent works alone: not with --manifest, --fast, --strong, --files-from")

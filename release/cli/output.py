@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from functools import lru_cache
+from pathlib import Path
 from types import TracebackType
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from release.atomic import is_stdout
+from release.errors import BadInput
 from release.progress import Progress
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (messages stay on stderr).")]
@@ -49,6 +52,15 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"  # pragma: no cover
+
+
+def one_stdout(json_out: bool, **outputs: Path | None) -> None:
+    """Refuse two things on standard output: `--json` and an output given as `-`, or two outputs as `-`."""
+    dashes = [f"--{name.replace('_', '-')} -" for name, path in outputs.items() if is_stdout(path)]
+    if json_out and dashes:
+        raise BadInput(dashes[0], "--json writes to standard output already; write this output to a file")
+    if len(dashes) > 1:
+        raise BadInput(dashes[1], f"{dashes[0]} writes to standard output already")
 
 
 def message(text: str) -> None:

@@ -25,6 +25,7 @@ from release.atomic import OutputSet, atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
+from release.textio import MAX_MANIFEST_LINE, LineTooLong, loads
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_LEVEL = 3
@@ -79,10 +80,36 @@ class ManifestWriter:
 
 
 CHUNK = 1 << 22
+TRUNCATED = "truncated zstd stream: the file ends in the middle of a frame (an interrupted copy?)"
 
 
-def _open_chunks(path: Path) -> Iterator[bytes]:
-    """The decompressed bytes of a manifest in chunks of about CHUNK bytes."""
+def _decompressed(handle: BinaryIO, name: str, lines_so_far: list[int]) -> Iterator[bytes]:
+    """The decompressed bytes of a zstd stream (any number of frames); a corrupt or truncated stream is a
+    ManifestFormatError at the line where the damage begins."""
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    pending = b""
+    while True:
+        data = pending or handle.read(CHUNK)
+        pending = b""
+        if not data:
+            break
+        try:
+            out = decompressor.decompress(data)
+        except zstandard.ZstdError as exc:
+            raise ManifestFormatError(name, lines_so_far[0] + 1, f"corrupt zstd stream ({exc})") from exc
+        if out:
+            yield out
+        if decompressor.eof:  # a frame ended: another may follow
+            pending = decompressor.unused_data
+            decompressor = zstandard.ZstdDecompressor().decompressobj()
+            if not pending and not (pending := handle.read(CHUNK)):
+                return
+    raise ManifestFormatError(name, lines_so_far[0] + 1, TRUNCATED)
+
+
+def _open_chunks(path: Path, lines_so_far: list[int]) -> Iterator[bytes]:
+    """The decompressed bytes of a manifest in chunks of about CHUNK bytes (`lines_so_far[0]`: the caller's
+    count of complete lines, for naming where a damaged stream breaks)."""
     try:
         handle = open(path, "rb")
     except OSError as exc:
@@ -90,29 +117,43 @@ def _open_chunks(path: Path) -> Iterator[bytes]:
     with handle:
         compressed = handle.read(4) == ZSTD_MAGIC
         handle.seek(0)
-        stream: BinaryIO = handle
         if compressed:
-            stream = cast(BinaryIO, zstandard.ZstdDecompressor().stream_reader(handle, read_size=CHUNK))
-        try:
-            while chunk := stream.read(CHUNK):
-                yield chunk
-        except zstandard.ZstdError as exc:
-            raise ManifestFormatError(str(path), 0, f"corrupt zstd stream: {exc}") from exc
+            yield from _decompressed(handle, str(path), lines_so_far)
+            return
+        while chunk := handle.read(CHUNK):
+            yield chunk
 
 
 def _line_blocks(path: Path) -> Iterator[bytes]:
-    """The decompressed manifest as blocks of whole lines (without the block's last newline)."""
+    """The decompressed manifest as blocks of whole lines (without the block's last newline); a line longer
+    than MAX_MANIFEST_LINE is refused before it can fill memory (a decompression bomb is one huge line)."""
     rest = b""
-    for chunk in _open_chunks(path):
+    lines = [0]
+    for chunk in _open_chunks(path, lines):
         data = rest + chunk
         cut = data.rfind(b"\n")
         if cut < 0:
             rest = data
+            if len(rest) > MAX_MANIFEST_LINE:
+                raise LineTooLong(str(path), lines[0] + 1, MAX_MANIFEST_LINE)
             continue
         rest = data[cut + 1 :]
-        yield data[:cut]
+        block = data[:cut]
+        _check_lengths(path, block, lines[0])
+        lines[0] += block.count(b"\n") + 1
+        yield block
     if rest:
+        _check_lengths(path, rest, lines[0])
         yield rest
+
+
+def _check_lengths(path: Path, block: bytes, before: int) -> None:
+    """LineTooLong for the first line of `block` over MAX_MANIFEST_LINE (only looked for in a long block)."""
+    if len(block) <= MAX_MANIFEST_LINE:
+        return
+    for index, line in enumerate(block.split(b"\n")):
+        if len(line) > MAX_MANIFEST_LINE:
+            raise LineTooLong(str(path), before + index + 1, MAX_MANIFEST_LINE)
 
 
 def _open_line_lists(path: Path) -> Iterator[list[bytes]]:
@@ -143,26 +184,31 @@ class ManifestReader:
         self.header = self._read_header()
 
     def _read_header(self) -> ManifestHeader:
+        name = str(self.path)
         first = next(self._lines, None)
         if first is None:
-            raise ManifestFormatError(str(self.path), 1, "empty file: no manifest header")
+            raise ManifestFormatError(name, 1, "empty file: no manifest header")
         try:
-            raw = json.loads(first)
+            raw = loads(first)
         except ValueError as exc:
-            raise ManifestFormatError(str(self.path), 1, f"header is not JSON: {exc}") from exc
+            raise ManifestFormatError(name, 1, f"header is not JSON: {exc}") from exc
         if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
-            raise ManifestFormatError(str(self.path), 1, "not a booru-release manifest (no format header)")
+            raise ManifestFormatError(name, 1, "not a booru-release manifest (no format header)")
         version = raw.get("version")
-        if not isinstance(version, int) or version > MANIFEST_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ManifestFormatError(name, 1, f"field 'version': {version!r} is not a schema version (1, 2, …)")
+        if version > MANIFEST_VERSION:
             raise SchemaVersionError(
-                str(self.path),
-                f"manifest schema version {version!r} is newer than this booru-release reads ({MANIFEST_VERSION})",
+                name,
+                f"manifest schema version {version} is newer than this booru-release reads ({MANIFEST_VERSION})",
                 "upgrade booru-release to read this manifest",
             )
         try:
-            return ManifestHeader.model_validate_json(first)
+            header = ManifestHeader.model_validate_json(first)
         except ValidationError as exc:
-            raise ManifestFormatError(str(self.path), 1, _first_error(exc)) from exc
+            raise ManifestFormatError(name, 1, _first_error(exc)) from exc
+        check_subsets(name, header)
+        return header
 
     def lines(self) -> Iterator[Line]:
         """Raw record lines with their line numbers, unvalidated (see validate_manifest)."""
@@ -178,7 +224,7 @@ class ManifestReader:
 
     def __iter__(self) -> Iterator[ManifestRecord]:
         previous: SortKey | None = None
-        count = 0
+        count = nbytes = 0
         name = str(self.path)
         for lineno, line in self.lines():
             record = parse_line(name, lineno, line)
@@ -187,14 +233,29 @@ class ManifestReader:
                 raise ManifestFormatError(name, lineno, f"{ORDER_PROBLEM}: {record.path!r}")
             previous = key
             count += 1
+            nbytes += record.size
             yield record
-        check_count(name, self.header, count)
+        check_totals(name, self.header, count, nbytes)
 
 
-def check_count(name: str, header: ManifestHeader, count: int) -> None:
-    """Raise when a manifest holds another number of records than its header announces."""
+def check_subsets(name: str, header: ManifestHeader) -> None:
+    """Raise when the header's per-subset figures (when it gives them) do not add up to its totals."""
+    if not header.subsets:
+        return
+    files = sum(s.files for s in header.subsets.values())
+    nbytes = sum(s.bytes for s in header.subsets.values())
+    if (files, nbytes) != (header.files, header.bytes):
+        raise ManifestFormatError(
+            name, 1, f"header subsets add up to {files} files and {nbytes} bytes, not {header.files} and {header.bytes}"
+        )
+
+
+def check_totals(name: str, header: ManifestHeader, count: int, nbytes: int) -> None:
+    """Raise when a manifest holds another number of records, or bytes, than its header announces."""
     if count != header.files:
         raise ManifestFormatError(name, count + 2, f"header announces {header.files} records, file has {count}")
+    if nbytes != header.bytes:
+        raise ManifestFormatError(name, 1, f"header announces {header.bytes} bytes, the records add up to {nbytes}")
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -216,13 +277,15 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     reader = ManifestReader(path)
     name = str(reader.path)
     lineno = 1  # of the block's first line
+    nbytes = 0
     for block in _line_blocks(reader.path):
-        count, slow = _records.check_lines(block)
+        count, slow, fast_bytes = _records.check_lines(block)
+        nbytes += fast_bytes
         for index, start, end in slow:
             if lineno + index > 1:  # the header was read above
-                parse_line(name, lineno + index, block[start:end])
+                nbytes += parse_line(name, lineno + index, block[start:end]).size
         lineno += count
-    check_count(name, reader.header, lineno - 2)
+    check_totals(name, reader.header, lineno - 2, nbytes)
     return reader.header
 
 

@@ -72,7 +72,7 @@ VALID_BUT_NOT_CANONICAL = [
 def test_valid_lines_in_another_form_take_the_full_parse(template: bytes) -> None:
     raw = template % (DIGESTS["xxh3_128"].encode(), DIGESTS["sha256"].encode(), DIGESTS["md5"].encode())
     assert _records.scan_records([raw], 1, SUBSETS_B, EXTENSIONS_B)[0] == b"\x00"
-    assert _records.check_lines(raw) == (1, [(0, 0, len(raw))])
+    assert _records.check_lines(raw) == (1, [(0, 0, len(raw))], 0)  # its size is summed by the full parse
     columns = read_columns("m", 2, [raw], "sha256")
     record = parse_line("m", 2, raw)
     assert columns.paths[0] == record.path.encode() and columns.sizes[0] == 5
@@ -116,13 +116,13 @@ def test_whatever_the_c_side_accepts_pydantic_accepts_with_the_same_values() -> 
             else:
                 raw.insert(pos, rng.choice(alphabet))
         fast, paths, sizes, digests, *_ = _records.scan_records([bytes(raw)], 2, SUBSETS_B, EXTENSIONS_B)
-        slow = _records.check_lines(bytes(raw))[1]
+        _, slow, summed = _records.check_lines(bytes(raw))
         assert (fast == b"\x01") == (slow == [])
         if fast == b"\x01":
             accepted += 1
             record = parse_line("m", 2, bytes(raw))  # must not raise
             assert paths[0] == record.path.encode()
-            assert int(np.frombuffer(sizes, np.int64)[0]) == record.size
+            assert int(np.frombuffer(sizes, np.int64)[0]) == record.size == summed
             assert digests == bytes.fromhex(record.sha256)
     assert accepted > 100  # the edits also hit digits and hex that stay valid
 
