@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,14 +68,20 @@ class Run:
         return json.loads(self.stdout)
 
 
-def run_cli(*args: str | os.PathLike[str], env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> Run:
+def run_cli(
+    *args: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+    cwd: Path | None = None,
+) -> Run:
     """Run the real command line in a subprocess; fail on any traceback."""
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "release", *map(str, args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO), **(env or {})},
         timeout=600,
+        cwd=cwd,
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return Run(proc.returncode, proc.stdout, proc.stderr)
@@ -84,3 +90,14 @@ def run_cli(*args: str | os.PathLike[str], env: dict[str, str] | None = None, pr
 @pytest.fixture
 def cli() -> Callable[..., Run]:
     return run_cli
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +19,14 @@ _IDS = re.compile(r"([0-9]*)-([0-9]*)")
 
 
 def _date(value: str | None, option: str) -> str | None:
-    if value is not None and not _DATE.fullmatch(value):
-        raise BadInput(option, f"{value!r} is not a date like 2019-12-31")
+    if value is None:
+        return None
+    try:
+        if not _DATE.fullmatch(value):
+            raise ValueError
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadInput(option, f"{value!r} is not a date of the calendar like 2019-12-31") from None
     return value
 
 
@@ -30,6 +37,8 @@ def _ids(value: str | None) -> tuple[int | None, int | None]:
     if match is None or value == "-":
         raise BadInput("--ids", f"{value!r} is not a range like 1000-2000, 1000- or -2000")
     low, high = (int(g) if g else None for g in match.groups())
+    if low is not None and high is not None and low > high:
+        raise BadInput("--ids", f"{value!r} is empty: the first ID is above the last")
     return low, high
 
 
@@ -69,6 +78,8 @@ def select_cmd(
     if bad:
         raise BadInput("--rating", f"{bad[0]!r}: choose s, q or e")
     first, last = _ids(ids)
+    if since and until and since > until:
+        raise BadInput("--since/--until", f"{since} is after {until}: nothing can match")
     query = Query(
         tags=frozenset(tag or ()),
         not_tags=frozenset(not_tag or ()),

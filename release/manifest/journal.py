@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,16 @@ class JournalWriter:
         self._file: int | None = None
         self._pending = 0
         self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_periodically, name="journal", daemon=True)
+
+    def _flush_periodically(self) -> None:
+        # one file can take minutes to hash: what finished before it must reach the disk meanwhile
+        while not self._stop.wait(FLUSH_SECONDS):
+            with contextlib.suppress(OutputError), self._lock:
+                if self._pending and self._file is not None:
+                    self.flush()
 
     def __enter__(self) -> JournalWriter:
         try:
@@ -100,15 +111,18 @@ class JournalWriter:
         self._handle = zstandard.ZstdCompressor(level=1).compressobj()
         self.write(json.dumps(self._header, sort_keys=True).encode() + b"\n")
         self.flush()
+        self._flusher.start()
         return self
 
     def write(self, lines: bytes) -> None:
-        """Add finished record lines (each ending in a newline); flushed to disk in batches."""
-        assert self._handle is not None and self._file is not None
-        self._write(self._handle.compress(lines))
-        self._pending += lines.count(b"\n")
-        if self._pending >= FLUSH_RECORDS or time.monotonic() - self._last >= FLUSH_SECONDS:
-            self.flush()
+        """Add finished record lines (each ending in a newline); flushed to disk in batches (at least every
+        FLUSH_RECORDS records, and every FLUSH_SECONDS seconds by a background thread)."""
+        with self._lock:
+            assert self._handle is not None and self._file is not None
+            self._write(self._handle.compress(lines))
+            self._pending += lines.count(b"\n")
+            if self._pending >= FLUSH_RECORDS:
+                self.flush()
 
     def flush(self) -> None:
         """Make everything written so far decodable and durable."""
@@ -131,9 +145,12 @@ class JournalWriter:
             raise OutputError(str(self.path), f"cannot write the build journal: {describe_os_error(exc)}") from exc
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._stop.set()
+        if self._flusher.is_alive():
+            self._flusher.join()
         if self._file is None:
             return
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OutputError):
             self.flush()
         os.close(self._file)
         self._file = None

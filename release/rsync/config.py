@@ -16,6 +16,7 @@ from release.errors import BadInput
 REFUSED = ("delete", "remove-source-files", "checksum")
 LOG_FORMAT = "%o %a %m %f %l %b"  # operation, client address, module, file, file length, bytes sent
 _MODULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_ENV_REFERENCE = re.compile(r"%[A-Za-z_][A-Za-z0-9_]*%")
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,34 @@ class DaemonSettings:
     hosts_allow: tuple[str, ...] = ()
 
 
+def _check_value(name: str, value: str) -> None:
+    """rsyncd.conf's own rules for a value: one line, no trailing backslash (it joins the next line), no
+    surrounding spaces (stripped), no %VAR% (expanded from the daemon's environment)."""
+    if "\n" in value or "\r" in value:
+        raise BadInput(value, f"{name} cannot contain a line break")
+    if value.endswith("\\"):
+        raise BadInput(value, f"{name} cannot end in a backslash: rsyncd.conf would join the next line to it")
+    if value != value.strip():
+        raise BadInput(value, f"{name} cannot start or end with spaces: rsyncd.conf strips them")
+    if _ENV_REFERENCE.search(value):
+        raise BadInput(value, f"{name} cannot contain %NAME%: rsyncd.conf replaces it with an environment variable")
+
+
 def _check(settings: DaemonSettings) -> None:
     if not _MODULE.fullmatch(settings.module):
         raise BadInput(settings.module, "module names are letters, digits, '.', '_' and '-'")
+    if settings.module.lower() == "global":
+        raise BadInput(settings.module, "[global] is rsyncd.conf's section of global settings, not a module name")
     if not settings.path.startswith("/"):
         raise BadInput(settings.path, "the module path must be absolute (the daemon chroots into it)")
-    for name, value in (("path", settings.path), ("comment", settings.comment), ("log file", settings.log_file)):
-        if "\n" in value or "\r" in value:
-            raise BadInput(value, f"{name} cannot contain a line break")
+    values = {"path": settings.path, "comment": settings.comment, "log file": settings.log_file}
+    values |= {"lock file": settings.lock_file, "uid": settings.uid, "gid": settings.gid}
+    for name, value in values.items():
+        _check_value(name, value)
+    for host in settings.hosts_allow:
+        _check_value("hosts allow", host)
+        if not host or any(c.isspace() or c == "," for c in host):
+            raise BadInput(host, "each --hosts-allow is one address, network or host name")
     if settings.max_connections < 1 or settings.timeout < 1:
         raise BadInput(str(settings.max_connections), "max connections and timeout must be at least 1")
 

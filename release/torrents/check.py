@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 from release.hashing import OPEN_FLAGS, READ_SIZE, HashEngine
 from release.progress import ProgressFn, Ticker, no_progress
-from release.torrents.metainfo import PIECE_HASH, Metainfo, load_torrent
+from release.torrents.metainfo import Metainfo, load_torrent
+from release.torrents.sizes import PIECE_HASH
 
 Status = Literal["OK", "CORRUPT", "SUSPECT", "MISSING", "UNCHECKED"]
 STATUSES: tuple[Status, ...] = ("OK", "CORRUPT", "SUSPECT", "MISSING", "UNCHECKED")

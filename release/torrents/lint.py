@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -12,6 +13,7 @@ from release.bencode import BencodeError, Value, decode, iter_files
 from release.errors import InputIOError
 from release.torrents.plan import ProfileFit, fit
 from release.torrents.profiles import DEFAULT_PROFILES, PROFILES
+from release.torrents.sizes import PIECE_HASH
 
 MAX_READ = 256 * 1024 * 1024  # far above any client's limit; refuse to read more
 
@@ -44,6 +46,76 @@ def unsafe_component(component: bytes) -> str | None:
         if bad in component:
             return f"component {component!r} contains {what}"
     return None
+
+
+@dataclass
+class InfoCheck:
+    """What one validation of an info dictionary found (the same rules for `lint` and every loader)."""
+
+    files: int = 0
+    total: int = 0
+    pieces: int = 0
+    paths: list[list[bytes]] = field(default_factory=list)  # kept only when asked for
+    lengths: list[int] = field(default_factory=list)
+    unsafe: list[str] = field(default_factory=list)  # names and paths never to be joined under a download folder
+    faults: list[str] = field(default_factory=list)  # everything else that is wrong
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything wrong, unsafe names and paths first."""
+        return self.unsafe + self.faults
+
+
+def check_info(info: dict[bytes, Value], keep_files: bool = False) -> InfoCheck:
+    """Validate a v1 (or hybrid) info dictionary: a safe name, a positive piece length, whole 20-byte piece
+    hashes and as many as the data needs, safe non-empty paths, no negative length."""
+    found = InfoCheck()
+    name = info.get(b"name")
+    if not isinstance(name, bytes):
+        found.faults.append("info.name is missing")
+    elif (why := unsafe_component(name)) is not None:
+        found.unsafe.append(f"unsafe name: {why}")
+    try:
+        for components, length in iter_files(info):
+            found.files += 1
+            found.total += length
+            _check_file(found, components, length)
+            if keep_files:
+                found.paths.append(components)
+                found.lengths.append(length)
+    except BencodeError as exc:
+        found.faults.append(exc.problem)
+    _check_pieces(found, info)
+    return found
+
+
+def _check_file(found: InfoCheck, components: list[bytes], length: int) -> None:
+    shown = b"/".join(components).decode("utf-8", "replace")
+    if not components:
+        found.unsafe.append("a file with an empty path")
+    for component in components:
+        if (why := unsafe_component(component)) is not None:
+            found.unsafe.append(f"unsafe path {shown!r}: {why}")
+            break
+    if length < 0:
+        found.faults.append(f"negative length {length} for {shown!r}")
+
+
+def _check_pieces(found: InfoCheck, info: dict[bytes, Value]) -> None:
+    length, pieces = info.get(b"piece length"), info.get(b"pieces")
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+        found.faults.append(f"piece length {length!r} is not a positive number of bytes")
+        return
+    if b"pieces" not in info and info.get(b"meta version") == 2:
+        return  # v2 only: piece hashes live in the piece layers
+    if not isinstance(pieces, bytes) or len(pieces) % PIECE_HASH:
+        size = len(pieces) if isinstance(pieces, bytes) else "no"
+        found.faults.append(f"pieces has {size} bytes, not a whole number of {PIECE_HASH}-byte SHA-1 hashes")
+        return
+    found.pieces = len(pieces) // PIECE_HASH
+    expected = -(-max(found.total, 0) // length)
+    if found.pieces != expected:
+        found.faults.append(f"{found.pieces} piece hashes for {expected} pieces of data")
 
 
 def _version(info: dict[bytes, Value]) -> str:
@@ -82,29 +154,9 @@ def lint_torrent(path: Path, profiles: tuple[str, ...] = DEFAULT_PROFILES) -> Li
     info = top.get(b"info") if isinstance(top, dict) else None
     if not isinstance(info, dict) or decoded.info_span is None:
         return empty.model_copy(update={"tokens": decoded.tokens, "problems": ["no info dictionary"]})
-    problems: list[str] = []
     version = _version(info)
-    pieces_field = info.get(b"pieces", b"")
-    pieces = len(pieces_field) // 20 if isinstance(pieces_field, bytes) else 0
-    name = info.get(b"name")
-    if not isinstance(name, bytes):
-        problems.append("info.name is missing")
-    elif (why := unsafe_component(name)) is not None:
-        problems.append(f"unsafe name: {why}")
-    files = total = 0
-    try:
-        for components, length in iter_files(info):
-            files += 1
-            total += length
-            for component in components:
-                if (why := unsafe_component(component)) is not None:
-                    shown = b"/".join(components).decode("utf-8", "replace")
-                    problems.append(f"unsafe path {shown!r}: {why}")
-                    break
-            if not components:
-                problems.append("a file with an empty path")
-    except BencodeError as exc:
-        problems.append(exc.problem)
+    checked = check_info(info)
+    problems, pieces = checked.problems, checked.pieces
     start, end = decoded.info_span
     chosen = {p: PROFILES[p] for p in profiles}
     fits = {p: fit(profile, size, decoded.tokens, pieces) for p, profile in chosen.items()}
@@ -115,8 +167,8 @@ def lint_torrent(path: Path, profiles: tuple[str, ...] = DEFAULT_PROFILES) -> Li
         file=str(path),
         info_hash=hashlib.sha1(data[start:end]).hexdigest(),
         version=version,
-        files=files,
-        bytes=total,
+        files=checked.files,
+        bytes=checked.total,
         pieces=pieces,
         torrent_bytes=size,
         tokens=decoded.tokens,

@@ -11,12 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.bencode import BencodeError, decode, encode, iter_files
+from release.bencode import BencodeError, decode, encode
 from release.errors import BadInput, InputIOError, UnsafePath
-from release.torrents.lint import MAX_READ, unsafe_component
+from release.torrents.lint import MAX_READ, check_info
 from release.torrents.plan import TorrentSettings
-
-PIECE_HASH = 20
+from release.torrents.sizes import PIECE_HASH
 
 
 @dataclass(frozen=True)
@@ -92,30 +91,20 @@ def load_torrent(path: Path) -> Metainfo:
     info = top.get(b"info") if isinstance(top, dict) else None
     if not isinstance(info, dict) or decoded.info_span is None:
         raise BadInput(str(path), "no info dictionary")
-    name, length, pieces = info.get(b"name"), info.get(b"piece length"), info.get(b"pieces")
-    if not isinstance(name, bytes) or not isinstance(length, int) or not isinstance(pieces, bytes):
-        raise BadInput(str(path), "not a v1 torrent (info needs name, piece length and pieces)")
-    if length <= 0 or len(pieces) % PIECE_HASH:
-        raise BadInput(str(path), "bad piece length or pieces field")
-    if (why := unsafe_component(name)) is not None:
-        raise UnsafePath(str(path), f"unsafe torrent name: {why}")
-    paths: list[str] = []
-    lengths: list[int] = []
-    try:
-        for components, size in iter_files(info):
-            bad = next((why for c in components if (why := unsafe_component(c)) is not None), None)
-            if bad is not None or not components or size < 0:
-                shown = b"/".join(components).decode("utf-8", "replace")
-                raise UnsafePath(str(path), f"unsafe file entry {shown!r}: {bad or 'empty path or negative length'}")
-            paths.append("/".join(c.decode("utf-8", "surrogateescape") for c in components))
-            lengths.append(size)
-    except BencodeError as exc:
-        raise BadInput(str(path), exc.problem) from exc
+    if b"pieces" not in info:
+        raise BadInput(str(path), "not a v1 torrent (v2 only: no pieces field)")
+    checked = check_info(info, keep_files=True)
+    if checked.problems:
+        error = UnsafePath if checked.unsafe else BadInput
+        more = f" (and {len(checked.problems) - 1} more problems)" if len(checked.problems) > 1 else ""
+        raise error(str(path), f"not a usable v1 torrent: {checked.problems[0]}{more}", "see `torrents lint` for all")
+    name = info[b"name"]
+    assert isinstance(name, bytes)
+    paths = ["/".join(c.decode("utf-8", "surrogateescape") for c in components) for components in checked.paths]
     if b"files" not in info:  # single-file torrent: the name is the file
         paths = [name.decode("utf-8", "surrogateescape")]
-    expected = -(-sum(lengths) // length)
-    if len(pieces) // PIECE_HASH != expected:
-        raise BadInput(str(path), f"{len(pieces) // PIECE_HASH} piece hashes for {expected} pieces of data")
+    length, pieces = info[b"piece length"], info[b"pieces"]
+    assert isinstance(length, int) and isinstance(pieces, bytes)
     start, end = decoded.info_span
     return Metainfo(
         source=str(path),
@@ -123,6 +112,6 @@ def load_torrent(path: Path) -> Metainfo:
         piece_length=length,
         pieces=pieces,
         paths=paths,
-        lengths=lengths,
+        lengths=checked.lengths,
         info_hash=hashlib.sha1(data[start:end]).hexdigest(),
     )

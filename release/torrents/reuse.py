@@ -25,7 +25,8 @@ from release.hashing import OPEN_FLAGS
 from release.manifest.io import ManifestReader
 from release.manifest.merge import merge_join, unchanged
 from release.models import ManifestRecord
-from release.torrents.metainfo import PIECE_HASH, load_torrent
+from release.torrents.metainfo import load_torrent
+from release.torrents.sizes import PIECE_HASH
 from release.walk import FileTable
 
 SPOT_CHECKS = 2  # random pieces read besides the first and the last of the kept prefix
