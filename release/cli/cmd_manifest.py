@@ -79,7 +79,11 @@ def build_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """Hash every file once (xxh3-128, sha256, md5; with --torrents also the piece hashes) into a streamed
-    manifest, written atomically."""
+    manifest; the manifest and the torrents appear together, or nothing does.
+
+    Killed (Ctrl-C, SIGTERM, SIGKILL, a power cut)? Run the same command again: it resumes from the journal
+    it keeps beside the output (.OUTPUT.<pid>.journal), hashing only what was not finished.
+    """
     from release.build import build_manifest  # imported here: keeps `--help` fast
 
     job = None

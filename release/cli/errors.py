@@ -67,13 +67,15 @@ def translate(exc: ReleaseError) -> tuple[int, str]:
 
 
 def _report(message: str, hint: str, code: int, as_json: bool) -> None:
+    from rich.markup import escape
+
     from release.cli.output import err_console
 
     if as_json:
         print(json.dumps({"error": {"message": message, "hint": hint, "exit_code": code}}))
-    err_console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     if hint:
-        err_console().print(f"[dim]hint:[/] {hint}", highlight=False)
+        err_console().print(f"[dim]hint:[/] {escape(hint)}", highlight=False)
 
 
 def _option_error(exc: ValidationError) -> BadInput:

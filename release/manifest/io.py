@@ -59,7 +59,7 @@ class ManifestWriter:
     def __enter__(self) -> ManifestWriter:
         raw = self._stack.enter_context(atomic_output(self.path, self._outputs))
         if self.path.suffix == ".zst":
-            cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+            cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)  # damage is detected, not parsed
             self._out = cast(BinaryIO, self._stack.enter_context(cctx.stream_writer(raw, closefd=False)))
         else:
             self._out = raw
