@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,76 +81,81 @@ def read_journal(path: Path, rehash: bool) -> Iterator[ManifestRecord]:
 
 
 class JournalWriter:
-    """Appends record lines to `.OUTPUT.<pid>.journal`; use as a context manager (closes, keeps the file)."""
+    """Appends record lines to `.OUTPUT.<pid>.journal`; use as a context manager (closes, keeps the file).
+
+    The building thread only queues lines; a background thread compresses, writes and fsyncs them every
+    FLUSH_SECONDS (sooner past FLUSH_RECORDS), so the journal costs the read pass next to nothing and what
+    finished before a file that takes minutes to hash still reaches the disk meanwhile.
+    """
 
     def __init__(self, output: Path, release: str, rehash: bool) -> None:
         folder = output.parent if str(output.parent) else Path(".")
         self.path = folder / f".{output.name}.{os.getpid()}.journal"
         self._header = {"format": JOURNAL_FORMAT, "version": 1, "release": release, "rehash": rehash}
-        self._handle: zstandard.ZstdCompressionObj | None = None
+        self._compressor = zstandard.ZstdCompressor(level=1).compressobj()
         self._file: int | None = None
+        self._queue: list[bytes] = []
         self._pending = 0
-        self._last = time.monotonic()
+        self._error: OutputError | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._flusher = threading.Thread(target=self._flush_periodically, name="journal", daemon=True)
-
-    def _flush_periodically(self) -> None:
-        # one file can take minutes to hash: what finished before it must reach the disk meanwhile
-        while not self._stop.wait(FLUSH_SECONDS):
-            with contextlib.suppress(OutputError), self._lock:
-                if self._pending and self._file is not None:
-                    self.flush()
+        self._flusher = threading.Thread(target=self._run, name="journal", daemon=True)
 
     def __enter__(self) -> JournalWriter:
         try:
             self._file = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
             raise OutputError(str(self.path), f"cannot create the build journal: {describe_os_error(exc)}") from exc
-        self._handle = zstandard.ZstdCompressor(level=1).compressobj()
-        self.write(json.dumps(self._header, sort_keys=True).encode() + b"\n")
-        self.flush()
+        self._queue.append(json.dumps(self._header, sort_keys=True).encode() + b"\n")
+        self._drain()
         self._flusher.start()
         return self
 
     def write(self, lines: bytes) -> None:
-        """Add finished record lines (each ending in a newline); flushed to disk in batches (at least every
-        FLUSH_RECORDS records, and every FLUSH_SECONDS seconds by a background thread)."""
+        """Queue finished record lines (each ending in a newline) for the background writer."""
+        if self._error is not None:
+            raise self._error
         with self._lock:
-            assert self._handle is not None and self._file is not None
-            self._write(self._handle.compress(lines))
+            self._queue.append(lines)
             self._pending += lines.count(b"\n")
             if self._pending >= FLUSH_RECORDS:
-                self.flush()
+                self._wake.set()
 
-    def flush(self) -> None:
-        """Make everything written so far decodable and durable."""
-        assert self._handle is not None and self._file is not None
-        self._write(self._handle.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
-        try:
-            os.fsync(self._file)
-        except OSError as exc:
-            raise OutputError(str(self.path), f"cannot write the build journal: {describe_os_error(exc)}") from exc
-        self._pending = 0
-        self._last = time.monotonic()
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self._drain()
+            except OutputError as exc:
+                self._error = exc
+                return
 
-    def _write(self, data: bytes) -> None:
-        assert self._file is not None
+    def _drain(self) -> None:
+        """Compress, write and fsync what is queued: everything before it is decodable and durable."""
+        with self._lock:
+            queued, self._queue, self._pending = self._queue, [], 0
+        if not queued or self._file is None:
+            return
+        data = self._compressor.compress(b"".join(queued)) + self._compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
         view = memoryview(data)
         try:
             while view:
                 view = view[os.write(self._file, view) :]
+            os.fsync(self._file)
         except OSError as exc:
             raise OutputError(str(self.path), f"cannot write the build journal: {describe_os_error(exc)}") from exc
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._stop.set()
+        self._wake.set()
         if self._flusher.is_alive():
             self._flusher.join()
         if self._file is None:
             return
         with contextlib.suppress(OutputError):
-            self.flush()
+            self._drain()
         os.close(self._file)
         self._file = None
 

@@ -87,7 +87,8 @@ def test_timeout_command_gives_143(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_sigkill_then_rerun_cleans_up_and_resumes(cli: Callable[..., Run], tmp_path: Path) -> None:
+def killed_build(tmp_path: Path) -> tuple[Path, Path]:
+    """A tree, and the output folder of a build of it killed with SIGKILL while hashing its big file."""
     root = slow_tree(tmp_path / "tree")
     out = tmp_path / "out"
     out.mkdir()
@@ -96,6 +97,11 @@ def test_sigkill_then_rerun_cleans_up_and_resumes(cli: Callable[..., Run], tmp_p
     time.sleep(3)  # the journal is flushed every 2 s while the big file is being hashed
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
+    return root, out
+
+
+def test_sigkill_then_rerun_cleans_up_and_resumes(cli: Callable[..., Run], tmp_path: Path) -> None:
+    root, out = killed_build(tmp_path)
     assert [p for p in out.iterdir() if p.name.endswith(".tmp")], "SIGKILL leaves the temporary behind"
     assert [p for p in out.iterdir() if p.name.endswith(".journal")]
     big = root / "original" / "0000" / "9999000.zip"
@@ -116,14 +122,7 @@ def test_sigkill_then_rerun_cleans_up_and_resumes(cli: Callable[..., Run], tmp_p
 
 
 def test_a_rehash_build_does_not_trust_a_plain_journal(cli: Callable[..., Run], tmp_path: Path) -> None:
-    root = slow_tree(tmp_path / "tree")
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = start_build(root, out / "m.zst")
-    wait_for_temporary(proc, out)
-    time.sleep(3)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    root, out = killed_build(tmp_path)
     (root / "original" / "0000" / "9999000.zip").write_bytes(b"PK\x03\x04")
     run = cli("manifest", "build", root, "-o", out / "m.zst", "--rehash", "--json")
     assert run.code == 0 and run.json()["hashed_files"] == SMALL_FILES + 1

@@ -119,3 +119,21 @@ def test_an_interrupted_archive_leaves_last_year_in_place(
     monkeypatch.setattr(metaarchive, "_copy_in", real)
     report = archive_metadata(dataset.root(2019) / "metadata", 2019, root)
     assert report.moved_to_archive and all(c.name.startswith("2019") for c in export_chunks(root / "metadata"))
+
+
+def test_manifest_and_torrents_interrupted_at_the_tarball_leave_nothing(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import release.torrents.build as torrents_build
+    from release.build import build_manifest
+    from release.torrents.build import TorrentJob
+    from release.torrents.plan import TorrentSettings
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the .torrent files are written, the tarball is not
+
+    monkeypatch.setattr(torrents_build, "write_tar_xz", interrupted)
+    job = TorrentJob(TorrentSettings(release="d2017"), tmp_path / "torrents")
+    with pytest.raises(KeyboardInterrupt):
+        build_manifest(dataset.root(2017), tmp_path / "m.zst", torrents=job)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".journal")] == []
