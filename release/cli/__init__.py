@@ -7,6 +7,9 @@ import typer
 app = typer.Typer(
     name="booru-release",
     help="Release manager for very large, ID-bucketed image datasets (Danbooru20xx style).",
+    epilog="Exit codes: 0 ok · 1 a verification failed · 2 usage or bad input · 3 I/O error · "
+    "130 interrupted (Ctrl-C) · 143 terminated (SIGTERM). Outputs appear whole or not at all; "
+    "-o - is standard output for lists and reports; a killed `manifest build` resumes when run again.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
