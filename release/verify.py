@@ -197,7 +197,9 @@ def _jobs(manifest: Path, mode: Mode, listed: ListedSet | None, matched: np.ndar
 _RANK_NAMES = {rank: name for name, rank in SUBSET_RANK.items()}
 
 
-class _Tally:
+class Tally:
+    """Counts by subset, bucket range and status; keeps the problems; writes the report and refetch lines."""
+
     def __init__(self, report_out: BinaryIO | None, refetch_out: BinaryIO | None) -> None:
         self.counts: Counter[tuple[str, str, str]] = Counter()
         self.problems: list[Problem] = []
@@ -220,10 +222,12 @@ class _Tally:
             for n, row in enumerate(rows.tolist()):
                 self._report(columns.path(row), STATUSES[checked.status[n]], checked.reasons.get(n, ""))
 
-    def add(self, path: str, status: str, reason: str) -> None:
+    def add(self, path: str, status: str, reason: str = "") -> None:
+        """Count one file; a status other than OK is a problem."""
         parsed = parse_path(path)
         self.counts[(parsed.subset, bucket_range_label(parsed.bucket), status)] += 1
-        self._problem(path, status, reason)
+        if status != "OK":
+            self._problem(path, status, reason)
         self._report(path, status, reason)
 
     def _problem(self, path: str, status: str, reason: str) -> None:
@@ -240,6 +244,7 @@ class _Tally:
             self.report_out.write(line.encode("utf-8", "surrogateescape") + b"\n")
 
     def summary(self) -> tuple[StatusCounts, dict[str, StatusCounts], dict[str, dict[str, StatusCounts]]]:
+        """Totals, per subset, per subset and bucket range."""
         totals = StatusCounts()
         by_subset: dict[str, StatusCounts] = {}
         by_range: dict[str, dict[str, StatusCounts]] = {}
@@ -299,7 +304,7 @@ def verify_tree(
 ) -> VerifyReport:
     """Verify `root` against `manifest`; see the module docstring for the tiers."""
     listed = ListedSet(files_from) if files_from is not None else None
-    tally = _Tally(report_out, refetch_out)
+    tally = Tally(report_out, refetch_out)
     header = prescan_paths(manifest)  # every line and the count, before the tree is read
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")

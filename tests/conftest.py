@@ -101,3 +101,11 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS) on 127.0.0.1 for the whole session."""
+    from tests.integration.s3server import start_s3
+
+    yield from start_s3(tmp_path_factory.mktemp("seaweedfs"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
@@ -22,6 +23,7 @@ from release.cli.output import (
     one_stdout,
     out_console,
 )
+from release.cli.s3_opts import AddressingOpt, EndpointOpt, NameOpt, ProfileOpt, RegionOpt, make_store
 from release.errors import BadInput
 from release.filelists import write_list
 
@@ -46,7 +48,9 @@ SHOWN_PROBLEMS = 50
 )
 @command
 def verify_cmd(
-    root: Annotated[Path, typer.Argument(help="Downloaded (possibly partial) release root.")],
+    root_arg: Annotated[
+        str, typer.Argument(metavar="ROOT", help="Downloaded (possibly partial) release root, or s3://BUCKET/PREFIX.")
+    ],
     manifest: Annotated[Path | None, typer.Option(help="Manifest to check against.")] = None,
     torrent: Annotated[
         list[Path] | None,
@@ -63,14 +67,40 @@ def verify_cmd(
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write every file's status as JSON lines (-: stdout).")] = None,
     workers: WorkersOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    addressing_style: AddressingOpt = "auto",
+    name: NameOpt = None,
+    deep: Annotated[bool, typer.Option("--deep", help="s3://: download and hash (see --sample).")] = False,
+    sample: Annotated[float, typer.Option(help="s3:// --deep: the fraction of objects to download.")] = 1.0,
     json_out: JsonOpt = False,
 ) -> int:
     """Check a full or partial download file by file: OK / CORRUPT / MISSING / EXTRA.
+
+    s3://BUCKET/PREFIX checks a mirror from its listing (size and ETag; --deep downloads and hashes).
 
     With --torrent: piece by piece, OK / CORRUPT / SUSPECT (shares a failed piece) / MISSING / UNCHECKED.
     Exit 0 when every present file is OK (MISSING and EXTRA fail only with --complete), 1 otherwise.
     """
     one_stdout(json_out, refetch_list=refetch_list, report=report)
+    if root_arg.startswith("s3://"):
+        if manifest is None or torrent or fast or strong or files_from is not None:
+            raise BadInput("s3://", "a bucket is checked with --manifest alone (and --deep, --sample)")
+        if not 0 < sample <= 1:
+            raise BadInput("--sample", "a fraction in (0, 1]")
+        from release.publish.check import parse_s3_url, verify_bucket
+
+        bucket, prefix = parse_s3_url(root_arg)
+        store = make_store(bucket, prefix, endpoint_url, profile, region, addressing_style, "when_required", 16)
+        return _finish(
+            lambda rep, ref, view: verify_bucket(
+                store, manifest, name=name, deep=deep, sample=sample, complete=complete, report_out=rep,
+                refetch_out=ref, progress=view,
+            ),
+            refetch_list, report, json_out,
+        )  # fmt: skip
+    root = Path(root_arg)
     if torrent:
         if manifest is not None or fast or strong or files_from is not None or report is not None:
             raise BadInput("--torrent", "--torrent works alone: not with --manifest, --fast, --strong, --files-from")
@@ -82,20 +112,26 @@ def verify_cmd(
     from release.verify import verify_tree  # imported here: keeps `--help` and other commands fast
 
     mode: Mode = "fast" if fast else "sha256" if strong else "xxh3_128"
+    return _finish(
+        lambda rep, ref, view: verify_tree(
+            root, manifest, mode=mode, files_from=files_from, complete=complete, report_out=rep, refetch_out=ref,
+            workers=workers, progress=view,
+        ),
+        refetch_list, report, json_out,
+    )  # fmt: skip
+
+
+def _finish(
+    check: Callable[[BinaryIO | None, BinaryIO | None, ProgressView], VerifyReport],
+    refetch_list: Path | None,
+    report: Path | None,
+    json_out: bool,
+) -> int:
+    """Run a check with its report and refetch outputs; print or emit the result; the exit code."""
     with contextlib.ExitStack() as stack, ProgressView(not json_out) as view:
         refetch_out: BinaryIO | None = stack.enter_context(atomic_output(refetch_list)) if refetch_list else None
         report_out: BinaryIO | None = stack.enter_context(atomic_output(report)) if report else None
-        result = verify_tree(
-            root,
-            manifest,
-            mode=mode,
-            files_from=files_from,
-            complete=complete,
-            report_out=report_out,
-            refetch_out=refetch_out,
-            workers=workers,
-            progress=view,
-        )
+        result = check(report_out, refetch_out, view)
     if json_out:
         emit_json(result.model_dump() | {"failed": result.failed})
     else:
