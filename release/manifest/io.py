@@ -11,11 +11,12 @@ holds them together) but cheap enough to run millions of times.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import zstandard
 from pydantic import ValidationError
@@ -83,28 +84,75 @@ CHUNK = 1 << 22
 TRUNCATED = "truncated zstd stream: the file ends in the middle of a frame (an interrupted copy?)"
 
 
+class _Limited(io.RawIOBase):
+    """The first `size` bytes of a file: the decoder never sees what follows the last whole frame."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self._handle, self._left = handle, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(min(len(buffer), self._left))
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+
 def _decompressed(handle: BinaryIO, name: str, lines_so_far: list[int]) -> Iterator[bytes]:
-    """The decompressed bytes of a zstd stream (any number of frames); a corrupt or truncated stream is a
+    """The decompressed bytes of a zstd stream, CHUNK bytes at a time whatever the compression ratio (a bomb
+    of one huge line is refused by the line length, never held whole); a corrupt or truncated stream is a
     ManifestFormatError at the line where the damage begins."""
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    pending = b""
-    while True:
-        data = pending or handle.read(CHUNK)
-        pending = b""
-        if not data:
-            break
-        try:
-            out = decompressor.decompress(data)
-        except zstandard.ZstdError as exc:
-            raise ManifestFormatError(name, lines_so_far[0] + 1, f"corrupt zstd stream ({exc})") from exc
-        if out:
-            yield out
-        if decompressor.eof:  # a frame ended: another may follow
-            pending = decompressor.unused_data
-            decompressor = zstandard.ZstdDecompressor().decompressobj()
-            if not pending and not (pending := handle.read(CHUNK)):
-                return
-    raise ManifestFormatError(name, lines_so_far[0] + 1, TRUNCATED)
+    whole, damage = frame_extent(handle)  # the frames' structure, from their headers alone
+    handle.seek(0)
+    limited = cast(BinaryIO, _Limited(handle, whole))
+    reader = zstandard.ZstdDecompressor().stream_reader(limited, read_size=1 << 16, read_across_frames=True)
+    try:
+        while chunk := reader.read(CHUNK):
+            yield chunk
+    except zstandard.ZstdError as exc:
+        raise ManifestFormatError(name, lines_so_far[0] + 1, f"corrupt zstd stream ({exc})") from exc
+    if damage is not None:
+        raise ManifestFormatError(name, lines_so_far[0] + 1, damage)
+
+
+def frame_extent(handle: BinaryIO) -> tuple[int, str | None]:
+    """Where the last whole zstd frame of a file ends, and what follows it: None (the end of the file), or
+    the damage (a frame cut short, or bytes that are no frame). Reads frame and block headers only (RFC 8878)."""
+    handle.seek(0, io.SEEK_END)
+    end = handle.tell()
+    pos = 0
+    while pos < end:
+        handle.seek(pos)
+        head = handle.read(5)
+        magic = int.from_bytes(head[:4], "little")
+        if len(head) >= 8 and magic & 0xFFFFFFF0 == 0x184D2A50:  # a skippable frame
+            pos += 8 + int.from_bytes(handle.read(4), "little")
+            continue
+        if len(head) < 5 or head[:4] != ZSTD_MAGIC:
+            return pos, f"corrupt zstd stream: {end - pos} bytes after the last frame are not zstd"
+        frame_end = _frame_end(handle, pos, head[4])
+        if frame_end is None or frame_end > end:
+            return pos, TRUNCATED
+        pos = frame_end
+    return pos, None
+
+
+def _frame_end(handle: BinaryIO, start: int, descriptor: int) -> int | None:
+    single = bool(descriptor & 0x20)
+    content_size = ((1 if single else 0), 2, 4, 8)[descriptor >> 6]
+    pos = start + 5 + (0 if single else 1) + (0, 1, 2, 4)[descriptor & 3] + content_size
+    last = False
+    while not last:
+        handle.seek(pos)
+        block = handle.read(3)
+        if len(block) < 3:
+            return None
+        header = int.from_bytes(block, "little")
+        last, kind, size = bool(header & 1), (header >> 1) & 3, header >> 3
+        pos += 3 + (1 if kind == 1 else size)
+    return pos + (4 if descriptor & 0x04 else 0)
 
 
 def _open_chunks(path: Path, lines_so_far: list[int]) -> Iterator[bytes]:

@@ -11,6 +11,7 @@ need for `reconstruct` are protected.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,10 +87,10 @@ class RemoteIndex:
     @classmethod
     def from_entries(cls, entries: Iterable[tuple[bytes, int, str]], keep_paths: bool = False) -> RemoteIndex:
         """From (path, size, ETag) triples: a listing, or a published manifest (ETag = its md5)."""
-        hashes: list[int] = []
-        sizes: list[int] = []
+        hashes = array("Q")  # flat machine words: 5 million entries stay ~40 MB a column, not Python ints
+        sizes = array("q")
         md5s = bytearray()
-        parts: list[int] = []
+        parts = array("i")
         paths: list[bytes] = []
         for path, size, etag in entries:
             hashes.append(xxhash.xxh3_64_intdigest(path))
@@ -99,14 +100,15 @@ class RemoteIndex:
             parts.append(count)
             if keep_paths:
                 paths.append(path)
+        hash_column = np.frombuffer(hashes, dtype=np.uint64) if hashes else np.zeros(0, np.uint64)
         index = cls(
-            np.array(hashes, dtype=np.uint64),
-            np.array(sizes, dtype=np.int64),
-            np.frombuffer(bytes(md5s), np.uint8).reshape(-1, 16) if md5s else np.zeros((0, 16), np.uint8),
-            np.array(parts, dtype=np.int32),
+            hash_column,
+            np.frombuffer(sizes, dtype=np.int64) if sizes else np.zeros(0, np.int64),
+            np.frombuffer(md5s, np.uint8).reshape(-1, 16) if md5s else np.zeros((0, 16), np.uint8),
+            np.frombuffer(parts, dtype=np.int32) if parts else np.zeros(0, np.int32),
         )
         if keep_paths:
-            order = np.argsort(np.array(hashes, dtype=np.uint64), kind="stable")
+            order = np.argsort(hash_column, kind="stable")
             index.paths = [paths[i] for i in order.tolist()]
         return index
 

@@ -117,17 +117,18 @@ def test_an_output_hard_linked_to_an_input_is_refused(
     assert run.code == 2 and manifest.read_bytes() == dataset.manifests[2017].read_bytes()
 
 
-@pytest.mark.parametrize("release", ["../../escaped", "/tmp/escaped-abs", "..", ".hidden", "a/b"])
+@pytest.mark.parametrize("release", ["../../escaped", "{tmp}/escaped-abs", "..", ".hidden", "a/b"])
 def test_release_names_never_become_paths_outside_the_output(
     cli: Callable[..., Run], dataset: Dataset, tmp_path: Path, release: str
 ) -> None:
+    release = release.format(tmp=tmp_path)
     out = tmp_path / "deep" / "out"
     out.mkdir(parents=True)
     run = cli("torrents", "build", dataset.root(2017), "--release", release, "-o", out)
     assert run.code == 2 and "one safe path component" in run.stderr, run.stderr
     run = cli("manifest", "build", dataset.root(2017), "-o", out / "m.zst", "--release", release, "--torrents", out)
     assert run.code == 2 and "one safe path component" in run.stderr
-    assert not list(tmp_path.rglob("*.torrent")) and not Path("/tmp/escaped-abs-0.torrent").exists()
+    assert not list(tmp_path.rglob("*.torrent")) and not list(tmp_path.rglob("*.tar.xz"))
 
 
 def test_a_release_file_naming_a_path_is_refused(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
