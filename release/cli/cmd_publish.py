@@ -68,6 +68,9 @@ def s3_cmd(
     keep: Annotated[
         list[Path] | None, typer.Option(help="With --delete: never delete what this older manifest lists.")
     ] = None,
+    price_table: Annotated[
+        Path | None, typer.Option(help="JSON prices for the --dry-run estimate (default: AWS S3 Standard and R2).")
+    ] = None,
     reconcile: Annotated[
         bool, typer.Option("--reconcile", help="Plan from a listing, not from the last published manifest.")
     ] = False,
@@ -82,6 +85,7 @@ def s3_cmd(
     """
     from release.manifest.io import ManifestReader
     from release.publish.apply import publish
+    from release.publish.plan import load_prices
     from release.releases import CATALOGUE, load_release
 
     store = make_store(
@@ -93,7 +97,8 @@ def s3_cmd(
     with ProgressView(not json_out) as view:
         report = publish(
             root, manifest, store, name=name, dry_run=dry_run, delete=delete, reconcile=reconcile, keep=kept,
-            protect_up_to=protect, part_size=part_size_mib << 20, progress=view,
+            protect_up_to=protect, part_size=part_size_mib << 20,
+            prices=load_prices(price_table) if price_table else None, progress=view,
         )  # fmt: skip
     if json_out:
         emit_json(report)

@@ -20,14 +20,17 @@ import hashlib
 import itertools
 import json
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from release.errors import BadInput, ReleaseError, RemoteError
-from release.hashing import HashEngine, batched
+from release.hashing import HashEngine, batched, default_workers
 from release.manifest.columns import column_chunks
 from release.manifest.io import prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
@@ -39,12 +42,13 @@ from release.publish.plan import (
     STATE_DIR,
     Action,
     Planner,
+    Prices,
     PublishedState,
     PublishPlan,
     RemoteIndex,
     estimate,
 )
-from release.publish.s3 import S3Store, file_multipart_etag, join_key
+from release.publish.s3 import S3Settings, S3Store, file_multipart_etag, join_key
 
 MAX_LISTED_FAILURES = 20
 
@@ -174,6 +178,7 @@ def publish(
     keep: set[str] | None = None,
     protect_up_to: int | None = None,
     part_size: int = PART_SIZE,
+    prices: dict[str, Prices] | None = None,
     progress: ProgressFn = no_progress,
 ) -> PublishReport:
     """Publish the release under `root` (described by `manifest`) to the store's bucket; see the module doc."""
@@ -198,7 +203,7 @@ def publish(
     planner = Planner(index, dict(state.multipart_etags) if state else {}, part_size, local_etag)
     report = PublishReport(
         bucket=store.settings.bucket, prefix=prefix, name=name, release=header.release, dry_run=dry_run,
-        versioned=versioned, plan=estimate(source, len(index), planner.totals, part_size),
+        versioned=versioned, plan=estimate(source, len(index), planner.totals, part_size, prices),
     )  # fmt: skip
     actions = _all_actions(planner, manifest, delete, protect_up_to, keep or set())
     first = next(actions, None)
@@ -214,7 +219,7 @@ def publish(
         run = _Run(store, root, base, state_dir, archive, versioned)
         _apply(run, report, actions, part_size, header.files, header.bytes, progress)
         _finish(run, report, manifest, header.release, name, part_size, planner)
-    report.plan = estimate(source, len(index), planner.totals, part_size)
+    report.plan = estimate(source, len(index), planner.totals, part_size, prices)
     report.requests = dict(store.requests.sent)
     report.retries = store.requests.retries
     return report
@@ -245,9 +250,17 @@ def _apply(
     store.put_bytes(join_key(run.state_dir, MARKER), json.dumps({"release": report.release}).encode())
     report.aborted_uploads = store.abort_stale_uploads(run.base + "/")
     ticker = Ticker(progress, "publish", None, None, unit="objects")
-    with HashEngine(store.settings.workers, threads=True) as engine:
-        for done in engine.map_batches(partial(run.apply, part_size), batched(actions, limit=8)):
-            for action, outcome in done:
+    settings = store.settings
+    processes = default_workers() if settings.processes is None else settings.processes
+    threads = max(1, -(-settings.workers // max(processes, 1)))
+    child = (replace(settings, workers=threads), run.root, run.base, run.state_dir, run.archive, run.versioned)
+    # boto3 spends ~2 ms of CPU a request (signing, endpoint rules, parsing) under one GIL: the uploads run
+    # in one process per core, each with its own client and threads sharing its connection pool
+    with HashEngine(processes, _child_setup, (*child, part_size)) as engine:
+        for done in engine.map_batches(_child_batch, batched(actions, limit=threads * 4)):
+            run.multipart.update(done.multipart)
+            store.requests.merge(done.sent, done.calls, done.resent)
+            for action, outcome in done.outcomes:
                 _count(run, report, action, outcome)
                 ticker.add(1, action.size if outcome in ("uploaded", "replaced") else 0)
     ticker.finish()
@@ -258,6 +271,38 @@ def _apply(
             f"{len(run.failures)} object(s) could not be published: {shown}",
             "run the same command again: it picks up where this run stopped",
         )
+
+
+_CHILD: dict[str, Any] = {}
+
+
+class _Done(NamedTuple):
+    """What an uploading process did with a batch, and the requests it sent for it."""
+
+    outcomes: list[tuple[Action, str]]
+    multipart: dict[str, str]
+    sent: Counter[str]
+    calls: Counter[str]
+    resent: int
+
+
+def _child_setup(
+    settings: S3Settings, root: Path, base: str, state_dir: str, archive: str, versioned: bool, part_size: int
+) -> None:
+    """Worker process setup: a client of its own (made after the fork), its threads."""
+    run = _Run(S3Store(settings), root, base, state_dir, archive, versioned)
+    _CHILD.update(run=run, part_size=part_size, pool=ThreadPoolExecutor(settings.workers, thread_name_prefix="s3"))
+
+
+def _child_batch(actions: list[Action]) -> _Done:
+    """Worker side: carry out a batch on this process's threads; hand back the outcomes and request counts."""
+    run: _Run = _CHILD["run"]
+    part_size: int = _CHILD["part_size"]
+    outcomes = [done[0] for done in _CHILD["pool"].map(lambda a: run.apply(part_size, [a]), actions)]
+    sent, calls, resent = run.store.requests.take()
+    multipart = dict(run.multipart)
+    run.multipart.clear()
+    return _Done(outcomes, multipart, sent, calls, resent)
 
 
 def _count(run: _Run, report: PublishReport, action: Action, outcome: str) -> None:

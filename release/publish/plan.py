@@ -11,6 +11,7 @@ need for `reconstruct` are protected.
 
 from __future__ import annotations
 
+import json
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -219,7 +220,26 @@ class Planner:
             yield Action(path=path, size=size, md5=self.index.md5s[row].tobytes().hex(), kind="delete")
 
 
-def estimate(plan_source: str, remote: int, totals: dict[str, KindTotals], part_size: int) -> PublishPlan:
+def load_prices(path: Path) -> dict[str, Prices]:
+    """A price table from a JSON file: {"name": {"name":…, "put_per_1000":…, …}, …}."""
+    from release.errors import BadInput, InputIOError
+
+    try:
+        raw = json.loads(path.read_text())
+        return {key: Prices.model_validate(value, strict=False) for key, value in raw.items()}
+    except OSError as exc:
+        raise InputIOError(str(path), f"cannot read: {exc.strerror}") from exc
+    except (ValueError, AttributeError) as exc:
+        raise BadInput(str(path), f"not a price table: {exc}") from exc
+
+
+def estimate(
+    plan_source: str,
+    remote: int,
+    totals: dict[str, KindTotals],
+    part_size: int,
+    prices: dict[str, Prices] | None = None,
+) -> PublishPlan:
     """Requests and cost of a plan: PUTs (parts counted), LISTs, the state reads and writes."""
     moved = totals["upload"].bytes + totals["replace"].bytes
     objects = totals["upload"].objects + totals["replace"].objects
@@ -229,7 +249,7 @@ def estimate(plan_source: str, remote: int, totals: dict[str, KindTotals], part_
                 "DELETE": totals["delete"].objects}  # fmt: skip
     stored_gb = (totals["keep"].bytes + moved) / 1e9
     cost = {}
-    for key, price in PRICES.items():
+    for key, price in (prices or PRICES).items():
         cost[key] = round(
             (requests["PUT"] + requests["COPY"] + requests["LIST"]) / 1000 * price.put_per_1000
             + requests["GET"] / 1000 * price.get_per_1000

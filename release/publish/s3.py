@@ -41,7 +41,8 @@ class S3Settings:
     region: str | None = None
     addressing_style: str = "auto"  # auto, path or virtual
     checksums: str = "when_required"  # boto3's when_supported breaks R2 and B2; Content-MD5 is sent anyway
-    workers: int = 16
+    workers: int = 16  # requests in flight, over all processes
+    processes: int | None = None  # uploading processes (None: one per core; 0: this process only)
     max_attempts: int = 10
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
@@ -71,6 +72,22 @@ class Requests:
     def on_call(self, event_name: str = "", **_: Any) -> None:
         with self.lock:
             self.calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    def take(self) -> tuple[Counter[str], Counter[str], int]:
+        """The counts so far, and start again from zero (a worker process hands them to its parent)."""
+        with self.lock:
+            taken = (self.sent.copy(), self.calls.copy(), self.resent)
+            self.sent.clear()
+            self.calls.clear()
+            self.resent = 0
+        return taken
+
+    def merge(self, sent: Counter[str], calls: Counter[str], resent: int) -> None:
+        """Add counts taken in another process."""
+        with self.lock:
+            self.sent.update(sent)
+            self.calls.update(calls)
+            self.resent += resent
 
     @property
     def retries(self) -> int:
