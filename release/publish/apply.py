@@ -257,7 +257,7 @@ def _apply(
     # boto3 spends ~2 ms of CPU a request (signing, endpoint rules, parsing) under one GIL: the uploads run
     # in one process per core, each with its own client and threads sharing its connection pool
     with HashEngine(processes, _child_setup, (*child, part_size)) as engine:
-        for done in engine.map_batches(_child_batch, batched(actions, limit=threads * 4)):
+        for done in engine.map_batches(_child_batch, batched(actions, limit=threads * 16)):
             run.multipart.update(done.multipart)
             store.requests.merge(done.sent, done.calls, done.resent)
             for action, outcome in done.outcomes:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ACCESS_KEY = "AKIABOORURELEASETEST"
+READER_KEY, READER_SECRET = "AKIABOORURELEASEREAD", "r3ad3r-s3cr3t-only-lists-and-reads"
 SECRET_KEY = "s3cr3t-b00ru-release-test-key-do-not-log"
 WEB_BUCKET = "webseed"
 PORT_FLAGS = (
@@ -89,6 +90,8 @@ def start_s3(folder: Path) -> Iterator[S3Server]:
         "identities": [
             {"name": "tester", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
              "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+            {"name": "reader", "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
+             "actions": ["Read", "List"]},
             {"name": "anonymous", "actions": [f"Read:{WEB_BUCKET}"]},
         ]
     }  # fmt: skip

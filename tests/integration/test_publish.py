@@ -16,6 +16,7 @@ import pytest
 
 from release.build import build_manifest, build_torrents
 from release.manifest.diff import diff_manifests
+from release.manifest.io import ManifestReader
 from release.publish.apply import publish
 from release.publish.check import verify_bucket
 from release.publish.s3 import S3Settings, S3Store
@@ -23,7 +24,7 @@ from release.torrents.build import TorrentJob
 from release.torrents.plan import TorrentSettings
 from tests.conftest import REPO, Dataset, Run
 from tests.integration.faultproxy import FaultProxy
-from tests.integration.s3server import SECRET_KEY, WEB_BUCKET, S3Server
+from tests.integration.s3server import READER_KEY, READER_SECRET, SECRET_KEY, WEB_BUCKET, S3Server
 from tests.integration.swarm import free_port, lt_leech
 
 
@@ -150,8 +151,13 @@ def test_delete_never_removes_what_an_older_release_needs(env: S3Server, dataset
     assert f"rel/d/{removed[0]}" in keys and all(f"rel/d/{p}" not in keys for p in removed[1:])
 
 
+def manifest_lines(manifest: Path) -> list[str]:
+    reader = ManifestReader(manifest)
+    return [reader.header.model_dump_json()] + [r.model_dump_json() for r in reader]
+
+
 def test_credentials_and_bad_buckets_give_clear_errors_without_secrets(
-    cli: Callable[..., Run], env: S3Server, dataset: Dataset
+    cli: Callable[..., Run], env: S3Server, dataset: Dataset, tmp_path: Path
 ) -> None:
     args = ("publish", "s3", dataset.root(2017), "--manifest", dataset.manifests[2017])
     wrong = s3_cli(cli, env, *args, "--bucket", WEB_BUCKET, "--json", AWS_SECRET_ACCESS_KEY="wrong-" + SECRET_KEY)
@@ -161,10 +167,21 @@ def test_credentials_and_bad_buckets_give_clear_errors_without_secrets(
     unreachable = cli(*args, "--bucket", "x", "--endpoint-url", f"http://127.0.0.1:{free_port()}", "--retries", "2",
                       env=env.env)  # fmt: skip
     assert unreachable.code == 3 and "cannot reach the endpoint" in unreachable.stderr
-    unsafe = s3_cli(cli, env, *args[:-2], "--manifest", REPO / "pyproject.toml", "--bucket", WEB_BUCKET)
-    assert unsafe.code == 2
-    for run in (wrong, missing, unreachable, unsafe):
-        assert SECRET_KEY not in run.stdout + run.stderr
+    garbage = s3_cli(cli, env, *args[:-2], "--manifest", REPO / "pyproject.toml", "--bucket", WEB_BUCKET)
+    assert garbage.code == 2
+    lines = manifest_lines(dataset.manifests[2017])
+    lines[2] = lines[2].replace('"path":"', '"path":"../', 1)
+    traversal = tmp_path / "traversal.jsonl"
+    traversal.write_text("\n".join(lines) + "\n")
+    unsafe = s3_cli(cli, env, *args[:-2], "--manifest", traversal, "--bucket", WEB_BUCKET)
+    assert unsafe.code == 2 and f"{traversal}:3" in unsafe.stderr and "unsafe path" in unsafe.stderr
+    bucket = env.bucket("readonly")
+    reader = s3_cli(cli, env, *args, "--bucket", bucket, AWS_ACCESS_KEY_ID=READER_KEY,
+                    AWS_SECRET_ACCESS_KEY=READER_SECRET)  # fmt: skip
+    assert reader.code == 2 and "permissions" in reader.stderr, reader.stderr
+    assert [o.key for o in store(env, bucket, prefix="").list("")] == []  # no marker, no object, no manifest
+    for run in (wrong, missing, unreachable, garbage, unsafe, reader):
+        assert SECRET_KEY not in run.stdout + run.stderr and READER_SECRET not in run.stdout + run.stderr
 
 
 def test_the_bucket_is_the_web_seed(env: S3Server, dataset: Dataset, tmp_path: Path) -> None:
