@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import xxhash
@@ -125,8 +126,8 @@ class RemoteIndex:
         return np.where(self.hashes[rows] == hashes, rows, -1)
 
 
-class Action(BaseModel):
-    """One object to change."""
+class Action(NamedTuple):
+    """One object to change (a tuple: millions of them cross to the uploading processes)."""
 
     path: str
     size: int
@@ -185,7 +186,7 @@ class Planner:
                 continue
             kind = "replace" if found[n] else "upload"
             self._count(kind, size)
-            yield Action(path=path, size=size, md5=md5, kind=kind)
+            yield Action(path, size, md5, kind)
         kept = same_size & same_md5
         self._count("keep", int(columns.sizes[kept].sum()), int(kept.sum()))
 
@@ -217,7 +218,7 @@ class Planner:
                 self._count("protected", size)
                 continue
             self._count("delete", size)
-            yield Action(path=path, size=size, md5=self.index.md5s[row].tobytes().hex(), kind="delete")
+            yield Action(path, size, self.index.md5s[row].tobytes().hex(), "delete")
 
 
 def load_prices(path: Path) -> dict[str, Prices]:

@@ -1,4 +1,4 @@
-"""The S3 client: the one module that imports boto3 and botocore.
+"""The S3 client: boto3 and botocore are imported here and, for the bulk PUTs, in `s3put` beside it.
 
 Everything a publish or a mirror check needs from a bucket, as plain calls: list a prefix (one
 request per 1,000 keys), get and put small objects, upload a file (one PUT with Content-MD5, or a
@@ -24,9 +24,9 @@ import botocore.exceptions
 from botocore.config import Config
 
 from release.errors import BadInput, InputIOError, ReleaseError, RemoteError
+from release.publish.s3put import DAMAGED_CODES, LeanPut, PutRefused
 
 READ_SIZE = 1 << 20
-DAMAGED = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch")  # the server got other bytes than sent
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,9 @@ class S3Store:
             response_checksum_validation=settings.checksums,
         )
         self._client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+        self._session = session
+        self._lean: LeanPut | None = None
+        self._lean_lock = threading.Lock()
         credentials = session.get_credentials()
         frozen = credentials.get_frozen_credentials() if credentials is not None else None
         self._secrets = [s for s in (frozen.secret_key, frozen.token) if s] if frozen else []
@@ -200,7 +203,7 @@ class S3Store:
             try:
                 return self._call(what, operation, **kwargs)
             except RemoteError as exc:
-                if self._code(exc) not in DAMAGED or attempt == self.settings.max_attempts:
+                if self._code(exc) not in DAMAGED_CODES or attempt == self.settings.max_attempts:
                     raise
                 with self.requests.lock:
                     self.requests.resent += 1
@@ -208,6 +211,9 @@ class S3Store:
 
     @staticmethod
     def _code(exc: ReleaseError) -> str:
+        code = getattr(exc, "code", None)  # set by _refused on the lean PUT path
+        if isinstance(code, str):
+            return code
         cause = exc.__cause__
         if isinstance(cause, botocore.exceptions.ClientError):
             return str(cause.response.get("Error", {}).get("Code", ""))
@@ -294,13 +300,52 @@ class S3Store:
                 data = handle.read(size + 1)
         except OSError as exc:
             raise InputIOError(path, f"cannot read: {exc.strerror}") from exc
-        if len(data) != size or hashlib.md5(data).hexdigest() != md5:
-            raise InputIOError(path, "differs from the manifest (size or md5): verify the tree, then publish again")
-        extra = {"IfNoneMatch": "*"} if new else {}
-        self._send_body(
-            key, "put_object", Bucket=self.settings.bucket, Key=key, Body=data, ContentMD5=content_md5(md5), **extra
-        )
+        if len(data) != size:
+            raise InputIOError(path, f"is {len(data)} bytes, the manifest says {size}: verify the tree, publish again")
+        headers = {"Content-MD5": content_md5(md5), "Content-Length": str(size)}
+        if new:
+            headers["If-None-Match"] = "*"
+        self.requests.on_call(event_name="after-call.s3.PutObject")
+        # the server checks the bytes against the manifest's md5 (Content-MD5); only when it refuses them is the
+        # file hashed here, to tell a file that changed (no retry) from bytes damaged on the way (sent again)
+
+        def changed() -> bool:
+            return hashlib.md5(data).hexdigest() != md5
+
+        try:
+            self._lean_put().put(key, data, headers, self.requests.on_send, changed)
+        except PutRefused as exc:
+            if exc.code in DAMAGED_CODES and changed():
+                raise InputIOError(path, "differs from the manifest (md5): verify the tree, publish again") from exc
+            raise self._refused(key, exc) from exc
         return md5
+
+    def _lean_put(self) -> LeanPut:
+        with self._lean_lock:
+            if self._lean is None:
+                try:
+                    self._lean = LeanPut(
+                        self._session, self._client, self.settings.bucket, self.settings.workers,
+                        self.settings.max_attempts, (self.settings.connect_timeout, self.settings.read_timeout),
+                    )  # fmt: skip
+                except botocore.exceptions.NoCredentialsError as exc:
+                    raise self._error("", exc) from exc
+            return self._lean
+
+    def _refused(self, key: str, exc: PutRefused) -> ReleaseError:
+        """The same translation as `_error`, for the lean PUT path."""
+        where = f"s3://{self.settings.bucket}/{key}"
+        text = self._scrub(f"{exc.code}: {exc.message}" if exc.code else exc.message)
+        if not exc.code:
+            error: ReleaseError = RemoteError(where, text)
+        elif exc.code in ("NoSuchBucket", "InvalidBucketName"):
+            error = BadInput(where, text, "check --bucket (and --endpoint-url)")
+        elif exc.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "403"):
+            error = BadInput(where, text, "check the credentials and the bucket's permissions")
+        else:
+            error = RemoteError(where, text)
+        setattr(error, "code", exc.code)  # noqa: B010 - read by _code; errors carry data
+        return error
 
     def _multipart(self, key: str, path: str, size: int, part_size: int) -> str:
         bucket = self.settings.bucket

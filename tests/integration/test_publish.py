@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from release.build import build_manifest, build_torrents
+from release.errors import RemoteError
 from release.manifest.diff import diff_manifests
 from release.manifest.io import ManifestReader
 from release.publish.apply import publish
@@ -241,3 +242,19 @@ def test_faults_are_survived_and_counted(env: S3Server, dataset: Dataset) -> Non
     assert not check.failed and check.totals.OK == report.plan.totals["upload"].objects
     assert json.loads(env.client().get_object(Bucket=bucket, Key="rel/.booru-release/danbooru2017/published.json")[
         "Body"].read())["release"] == "danbooru2017"  # fmt: skip
+
+
+def test_a_file_that_changed_since_the_manifest_is_refused_by_the_server(
+    env: S3Server, dataset: Dataset, tree_copy: Callable[[int], Path]
+) -> None:
+    root = tree_copy(2017)
+    victim = next(r for r in ManifestReader(dataset.manifests[2017]) if r.size > 100)
+    data = bytearray((root / victim.path).read_bytes())
+    data[50] ^= 0xFF  # same size: only the md5 the server checks can tell
+    (root / victim.path).write_bytes(bytes(data))
+    bucket = env.bucket("changed")
+    flaky = store(env, bucket)
+    with pytest.raises(RemoteError, match="differs from the manifest"):
+        publish(root, dataset.manifests[2017], flaky)
+    assert flaky.requests.sent["PutObject"] < flaky.requests.calls["PutObject"] + 2  # not sent ten times
+    assert victim.path not in {o.key.split("/", 2)[-1] for o in flaky.list("rel/")}
