@@ -108,7 +108,9 @@ class _Run:
             self.store.copy(key, join_key(self.archive, action.path))
         source = str(self.root / action.path)
         try:
-            etag = self.store.upload(key, source, action.size, action.md5, part_size, new=action.kind == "upload")
+            etag = self.store.upload(
+                key, source, action.size, action.md5, part_size, new=action.kind == "upload", replaces=action.old_etag
+            )
         except RemoteError as exc:
             if not self.store.precondition_failed(exc):
                 raise
@@ -118,7 +120,8 @@ class _Run:
         return "uploaded" if action.kind == "upload" else "replaced"
 
     def _conflict(self, action: Action, key: str) -> str:
-        """A new key that someone else wrote meanwhile: fine if it holds our bytes, else never overwritten."""
+        """A key that someone else wrote meanwhile (new, or changed since the plan): fine if it holds our bytes,
+        else never overwritten."""
         found = next((o for o in self.store.list(key) if o.key == key), None)
         if found is not None and found.size == action.size and found.etag == action.md5:
             return "conflict-same"

@@ -133,6 +133,7 @@ class Action(NamedTuple):
     size: int
     md5: str
     kind: str  # upload, replace, delete
+    old_etag: str = ""  # replace: the ETag the bucket has now (the PUT is conditional on it)
 
 
 class KindTotals(BaseModel):
@@ -186,9 +187,16 @@ class Planner:
                 continue
             kind = "replace" if found[n] else "upload"
             self._count(kind, size)
-            yield Action(path, size, md5, kind)
+            yield Action(path, size, md5, kind, self.etag(path, int(rows[n])) if found[n] else "")
         kept = same_size & same_md5
         self._count("keep", int(columns.sizes[kept].sum()), int(kept.sum()))
+
+    def etag(self, path: str, row: int) -> str:
+        """The ETag the bucket gives an indexed object (a multipart one's as recorded when it was published)."""
+        parts = int(self.index.parts[row])
+        if parts == 0 and path in self.multipart_etags:  # indexed from the published manifest: md5, not ETag
+            return self.multipart_etags[path]
+        return str(self.index.md5s[row].tobytes().hex()) + (f"-{parts}" if parts else "")
 
     def _multipart_matches(self, path: str, row: int) -> bool:
         """A multipart object's ETag is not its md5: compare it with the ETag recorded when it was published,

@@ -289,10 +289,13 @@ class S3Store:
         return aborted
 
     # uploads --------------------------------------------------------------------------------------
-    def upload(self, key: str, path: str, size: int, md5: str, part_size: int, *, new: bool) -> str:
+    def upload(
+        self, key: str, path: str, size: int, md5: str, part_size: int, *, new: bool, replaces: str = ""
+    ) -> str:
         """Upload a file under `key`; return its ETag. One PUT with Content-MD5 up to `part_size` bytes (so a
         corrupted upload is refused by the server), else multipart with one Content-MD5 a part. `new`: refuse
-        to overwrite an object that appeared meanwhile (If-None-Match: *), the answer is PreconditionFailed."""
+        to overwrite an object that appeared meanwhile (If-None-Match: *); `replaces`: the ETag the key must still
+        have (If-Match); either way the answer is PreconditionFailed."""
         if size > part_size:
             return self._multipart(key, path, size, part_size)
         try:
@@ -305,6 +308,8 @@ class S3Store:
         headers = {"Content-MD5": content_md5(md5), "Content-Length": str(size)}
         if new:
             headers["If-None-Match"] = "*"
+        elif replaces:
+            headers["If-Match"] = f'"{replaces}"'
         self.requests.on_call(event_name="after-call.s3.PutObject")
         # the server checks the bytes against the manifest's md5 (Content-MD5); only when it refuses them is the
         # file hashed here, to tell a file that changed (no retry) from bytes damaged on the way (sent again)

@@ -258,3 +258,16 @@ def test_a_file_that_changed_since_the_manifest_is_refused_by_the_server(
         publish(root, dataset.manifests[2017], flaky)
     assert flaky.requests.sent["PutObject"] < flaky.requests.calls["PutObject"] + 2  # not sent ten times
     assert victim.path not in {o.key.split("/", 2)[-1] for o in flaky.list("rel/")}
+
+
+def test_a_replacement_never_overwrites_what_another_publisher_wrote(env: S3Server, dataset: Dataset) -> None:
+    bucket = env.bucket("racing")
+    publish(dataset.root(2017), dataset.manifests[2017], store(env, bucket), name="d")
+    changed = diff_manifests(dataset.manifests[2017], dataset.manifests[2018]).changed[0]
+    env.client().put_object(Bucket=bucket, Key=f"rel/d/{changed}", Body=b"another publisher's bytes")
+    with pytest.raises(RemoteError, match="written by someone else"):
+        publish(dataset.root(2018), dataset.manifests[2018], store(env, bucket), name="d")  # plans from last time
+    body = env.client().get_object(Bucket=bucket, Key=f"rel/d/{changed}")["Body"].read()
+    assert body == b"another publisher's bytes"  # If-Match refused the PUT: nothing silently overwritten
+    again = publish(dataset.root(2018), dataset.manifests[2018], store(env, bucket), name="d", reconcile=True)
+    assert again.published  # a listing sees the bucket as it is, and the publish completes
