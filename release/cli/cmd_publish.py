@@ -16,6 +16,7 @@ from release.cli.s3_opts import (
     ChecksumsOpt,
     EndpointOpt,
     NameOpt,
+    ProcessesOpt,
     ProfileOpt,
     RegionOpt,
     RetriesOpt,
@@ -57,7 +58,8 @@ def s3_cmd(
     region: RegionOpt = None,
     addressing_style: AddressingOpt = "auto",
     checksums: ChecksumsOpt = "when_required",
-    workers: S3WorkersOpt = 16,
+    workers: S3WorkersOpt = 32,
+    processes: ProcessesOpt = None,
     retries: RetriesOpt = 10,
     timeout: TimeoutOpt = 60.0,
     part_size_mib: Annotated[int, typer.Option("--part-size-mib", help="Multipart above this, in parts of it.")] = 64,
@@ -89,8 +91,9 @@ def s3_cmd(
     from release.releases import CATALOGUE, load_release
 
     store = make_store(
-        bucket, prefix, endpoint_url, profile, region, addressing_style, checksums, workers, retries, timeout
-    )
+        bucket, prefix, endpoint_url, profile, region, addressing_style, checksums, workers, retries, timeout,
+        processes,
+    )  # fmt: skip
     kept = {r.path for older in keep or [] for r in ManifestReader(older)}
     # --delete never removes an image a published release may need for `reconstruct`
     protect = max((load_release(p).final_id for p in CATALOGUE.glob("*.toml")), default=None)

@@ -21,6 +21,9 @@ ChecksumsOpt = Annotated[
     str, typer.Option(help="when_required (default; R2 and B2 reject boto3's default checksums) or when_supported.")
 ]
 S3WorkersOpt = Annotated[int, typer.Option(help="Requests in flight (threads sharing one connection pool).")]
+ProcessesOpt = Annotated[
+    int | None, typer.Option(help="Uploading processes (default: one per core; 0: this process only).")
+]
 RetriesOpt = Annotated[int, typer.Option(help="Attempts per request before giving up (standard retry mode).")]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for a connection or an answer before retrying.")]
 NameOpt = Annotated[
@@ -39,6 +42,7 @@ def make_store(
     workers: int,
     retries: int = 10,
     timeout: float = 60.0,
+    processes: int | None = None,
 ) -> S3Store:
     """An S3Store from the shared options (credentials: boto3's standard chain only)."""
     from release.publish.s3 import S3Settings, S3Store
@@ -54,6 +58,6 @@ def make_store(
     settings = S3Settings(
         bucket=bucket, prefix=prefix.strip("/"), endpoint_url=endpoint_url, profile=profile, region=region,
         addressing_style=addressing_style, checksums=checksums, workers=workers, max_attempts=retries,
-        connect_timeout=min(timeout, 10.0), read_timeout=timeout,
+        connect_timeout=min(timeout, 10.0), read_timeout=timeout, processes=processes,
     )  # fmt: skip
     return S3Store(settings)
