@@ -71,20 +71,13 @@ def table_of(source: Path, progress: ProgressFn = no_progress, workers: int | No
     return table, []
 
 
-def _walk_dirs(root: str, folders: list[str]) -> tuple[FileTable, Skipped, list[WalkEntry]]:
-    """Worker side: walk whole folders into a table; return it with skipped entries and errors."""
+def _walk_dirs(root: str, folders: list[str]) -> tuple[FileTable, Skipped]:
+    """Worker side: walk whole folders into a table; return it with the skipped entries (errors raise)."""
     table = FileTable()
     skipped: Skipped = []
-    errors: list[WalkEntry] = []
-    for folder in folders:
-        for entry in walk(root, folder):
-            if entry.kind == "file":
-                table.add(entry.path, entry.size, entry.mtime_ns)
-            elif entry.kind == "error":
-                errors.append(entry)
-            else:
-                skipped.append((entry.path, entry.kind))
-    return table, skipped, errors
+    for file in _walked(Path(root), folders, skipped):
+        table.add(file.path, file.size, file.mtime_ns)
+    return table, skipped
 
 
 def _top_levels(root: Path, depth: int = 2) -> tuple[list[WalkEntry], list[str]]:
@@ -119,16 +112,15 @@ def scan_tree(root: Path, progress: ProgressFn = no_progress, workers: int | Non
             table.add(entry.path, entry.size, entry.mtime_ns)
     skipped = [(e.path, e.kind) for e in entries if e.kind not in ("file", "error")]
     errors = [e for e in entries if e.kind == "error"]
-    ticker = Ticker(progress, "walk", len(folders), unit="folders")
-    groups = list(batched(folders, limit=8))
-    with HashEngine(workers) as engine:
-        walked = engine.map_batches(partial(_walk_dirs, str(root)), groups)
-        for group, (part, part_skipped, part_errors) in zip(groups, walked, strict=True):
-            table.extend(part)
-            skipped.extend(part_skipped)
-            errors.extend(part_errors)
-            ticker.add(len(group), part.total_bytes())
-    ticker.finish()
     if errors:
         raise walk_error(root, errors[0])
+    ticker = Ticker(progress, "walk", len(folders), unit="folders")
+    groups = list(batched(folders, limit=8))
+    with HashEngine(workers) as engine:  # a folder that cannot be listed raises in its worker, in folder order
+        walked = engine.map_batches(partial(_walk_dirs, str(root)), groups)
+        for group, (part, part_skipped) in zip(groups, walked, strict=True):
+            table.extend(part)
+            skipped.extend(part_skipped)
+            ticker.add(len(group), part.total_bytes())
+    ticker.finish()
     return table, sorted(skipped)

@@ -96,7 +96,7 @@ def s3_cmd(
     )  # fmt: skip
     kept = {r.path for older in keep or [] for r in ManifestReader(older)}
     # --delete never removes an image a published release may need for `reconstruct`
-    protect = max((load_release(p).final_id for p in CATALOGUE.glob("*.toml")), default=None)
+    protect = max((load_release(p).final_id for p in CATALOGUE.glob("*.toml")), default=None) if delete else None
     with ProgressView(not json_out) as view:
         report = publish(
             root, manifest, store, name=name, dry_run=dry_run, delete=delete, reconcile=reconcile, keep=kept,

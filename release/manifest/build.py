@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from release.hashing import ALL_ALGORITHMS
 from release.layout import SUBSET_RANK
 from release.manifest.io import record_line
-from release.manifest.merge import merge_join, unchanged
+from release.manifest.merge import merge_join, record_path, unchanged
 from release.models import ManifestHeader, ManifestRecord, SubsetTotals
 from release.walk import FileTable
 
@@ -31,10 +31,6 @@ def header_for(table: FileTable, release: str) -> ManifestHeader:
 Planned = tuple[int, bytes | None]  # (table row, the earlier record's line when it can be reused)
 
 
-def _record_path(record: ManifestRecord) -> str:
-    return record.path
-
-
 def plan_rows(table: FileTable, sources: list[Iterable[ManifestRecord]]) -> Iterator[Planned]:
     """Rows in manifest order, each with a reusable record line from the first of `sources` (earlier
     manifests or build journals, each in manifest order) that holds the same file unchanged."""
@@ -51,7 +47,7 @@ def _attach(
     def row_path(item: tuple[int, ManifestRecord | None]) -> str:
         return table.path(item[0])
 
-    for item, record in merge_join(rows, source, row_path, _record_path):
+    for item, record in merge_join(rows, source, row_path, record_path):
         if item is None:
             continue
         row, found = item

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from release.manifest.io import ManifestReader
-from release.manifest.merge import merge_join, unchanged
+from release.manifest.merge import merge_join, record_path, unchanged
 from release.models import ManifestRecord
 
 CATEGORIES = ("added", "removed", "changed", "unchanged")
@@ -31,10 +31,6 @@ class DiffReport(BaseModel):
     changed: list[str]
 
 
-def _path(record: ManifestRecord) -> str:
-    return record.path
-
-
 def diff_manifests(old: Path, new: Path, *, list_added: bool = True) -> DiffReport:
     """Compare two manifests record by record (both are in manifest order)."""
     totals = {name: DiffTotals() for name in CATEGORIES}
@@ -46,7 +42,7 @@ def diff_manifests(old: Path, new: Path, *, list_added: bool = True) -> DiffRepo
         if category in paths and (category != "added" or list_added):
             paths[category].append(record.path)
 
-    for a, b in merge_join(ManifestReader(old), ManifestReader(new), _path, _path):
+    for a, b in merge_join(ManifestReader(old), ManifestReader(new), record_path, record_path):
         if b is None:
             assert a is not None
             count("removed", a)

@@ -125,10 +125,10 @@ def frame_extent(handle: BinaryIO) -> tuple[int, str | None]:
     pos = 0
     while pos < end:
         handle.seek(pos)
-        head = handle.read(5)
+        head = handle.read(8)  # a frame's magic and descriptor, or a skippable frame's magic and size
         magic = int.from_bytes(head[:4], "little")
-        if len(head) >= 8 and magic & 0xFFFFFFF0 == 0x184D2A50:  # a skippable frame
-            pos += 8 + int.from_bytes(handle.read(4), "little")
+        if len(head) == 8 and magic & 0xFFFFFFF0 == 0x184D2A50:  # a skippable frame
+            pos += 8 + int.from_bytes(head[4:8], "little")
             continue
         if len(head) < 5 or head[:4] != ZSTD_MAGIC:
             return pos, f"corrupt zstd stream: {end - pos} bytes after the last frame are not zstd"

@@ -43,6 +43,11 @@ def merge_join(
             key_b = sort_key(right_path(b)) if b is not None else None
 
 
+def record_path(record: ManifestRecord) -> str:
+    """A record's path: the key `merge_join` needs for a stream of manifest records."""
+    return record.path
+
+
 def unchanged(old: ManifestRecord, size: int, mtime_ns: int, sha256: str | None = None) -> bool:
     """Whether a file is the one an earlier record describes (same path assumed): the same size and,
     when its sha256 is known, the same sha256; otherwise the same mtime (what incremental builds trust)."""

@@ -132,7 +132,8 @@ class _Run:
         )
 
 
-def _state(store: S3Store, state_dir: str) -> PublishedState | None:
+def published_state(store: S3Store, state_dir: str) -> PublishedState | None:
+    """What the last complete publish recorded under `state_dir`; None when there is none or it is unreadable."""
     raw = store.get(join_key(state_dir, PUBLISHED_STATE))
     if raw is None:
         return None
@@ -164,9 +165,7 @@ def _index(
             return RemoteIndex.from_entries(entries, keep_paths), "published manifest"
         except LookupError:
             pass
-    cut = len(base) + 1
-    listed = ((o.key[cut:].encode("utf-8", "surrogateescape"), o.size, o.etag) for o in store.list(base + "/"))
-    return RemoteIndex.from_entries(listed, keep_paths), "listing"
+    return RemoteIndex.from_entries(store.list_relative(base), keep_paths), "listing"
 
 
 def publish(
@@ -195,7 +194,7 @@ def publish(
     base, state_dir = join_key(prefix, name), join_key(prefix, STATE_DIR, name)
     store.check_bucket()
     versioned = store.versioned()
-    state = _state(store, state_dir)
+    state = published_state(store, state_dir)
     unfinished = store.get(join_key(state_dir, MARKER)) is not None
     stale = state is None or state.name != name or state.part_size != part_size
     index, source = _index(store, base, state_dir, state, reconcile or unfinished or stale, keep_paths=delete)

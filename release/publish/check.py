@@ -20,7 +20,8 @@ from release.hashing import batched
 from release.manifest.columns import column_chunks
 from release.manifest.io import ManifestReader, prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
-from release.publish.plan import PUBLISHED_STATE, STATE_DIR, PublishedState, RemoteIndex, path_hashes, split_etag
+from release.publish.apply import published_state
+from release.publish.plan import STATE_DIR, RemoteIndex, path_hashes, split_etag
 from release.publish.s3 import S3Store, join_key
 from release.verify import Tally, VerifyReport
 
@@ -30,16 +31,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     rest = url.removeprefix("s3://")
     bucket, _, prefix = rest.partition("/")
     return bucket, prefix.strip("/")
-
-
-def _recorded_etags(store: S3Store, state_dir: str) -> dict[str, str]:
-    raw = store.get(join_key(state_dir, PUBLISHED_STATE))
-    if raw is None:
-        return {}
-    try:
-        return PublishedState.model_validate_json(raw).multipart_etags
-    except ValueError:
-        return {}
 
 
 def _sampled(path: str, sample: float) -> bool:
@@ -64,10 +55,9 @@ def verify_bucket(
     prefix = store.settings.prefix
     base = join_key(prefix, name or header.release)
     store.check_bucket()
-    recorded = _recorded_etags(store, join_key(prefix, STATE_DIR, name or header.release))
-    cut = len(base) + 1
-    listed = ((o.key[cut:].encode("utf-8", "surrogateescape"), o.size, o.etag) for o in store.list(base + "/"))
-    index = RemoteIndex.from_entries(listed, keep_paths=True)
+    state = published_state(store, join_key(prefix, STATE_DIR, name or header.release))
+    recorded = state.multipart_etags if state is not None else {}
+    index = RemoteIndex.from_entries(store.list_relative(base), keep_paths=True)
     tally = Tally(report_out, refetch_out)
     ticker = Ticker(progress, "verify", header.files, header.bytes)
     checked = 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -246,6 +245,12 @@ class S3Store:
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._error(prefix, exc) from exc
 
+    def list_relative(self, base: str) -> Iterator[tuple[bytes, int, str]]:
+        """(path below `base`, size, ETag) of every object under the folder `base`: what a RemoteIndex holds."""
+        cut = len(base) + 1
+        for listed in self.list(base + "/"):
+            yield listed.key[cut:].encode("utf-8", "surrogateescape"), listed.size, listed.etag
+
     def get(self, key: str) -> bytes | None:
         """A small object's bytes, or None when there is none."""
         try:
@@ -411,7 +416,3 @@ def join_key(*parts: str) -> str:
     """An object key from a prefix and path parts (no empty components, no leading slash)."""
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
 
-
-def env_has_credentials() -> bool:
-    """Whether the environment names credentials (for messages only; boto3's chain decides)."""
-    return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))

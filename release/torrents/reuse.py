@@ -23,8 +23,7 @@ import numpy as np
 
 from release.hashing import OPEN_FLAGS
 from release.manifest.io import ManifestReader
-from release.manifest.merge import merge_join, unchanged
-from release.models import ManifestRecord
+from release.manifest.merge import merge_join, record_path, unchanged
 from release.torrents.metainfo import load_torrent
 from release.torrents.sizes import PIECE_HASH
 from release.walk import FileTable
@@ -82,16 +81,12 @@ def find_reuse(
     return reuse, None
 
 
-def _path(record: ManifestRecord) -> str:
-    return record.path
-
-
 def unchanged_rows(table: FileTable, order: np.ndarray, old_manifest: Path, new_manifest: Path | None) -> np.ndarray:
     """Per table row: does last year's manifest hold the same file (merge.unchanged: path, size, and sha256
     when this year's manifest is at hand, else mtime)?"""
     same = np.zeros(len(table), dtype=bool)
     new_hashes = (r.sha256 for r in ManifestReader(new_manifest)) if new_manifest is not None else None
-    for row, old in merge_join(order.tolist(), ManifestReader(old_manifest), table.path, _path):
+    for row, old in merge_join(order.tolist(), ManifestReader(old_manifest), table.path, record_path):
         if row is None:
             continue
         new_sha = next(new_hashes) if new_hashes is not None else None

@@ -104,3 +104,17 @@ def test_full_disk_export_and_report(cli: Callable[..., Run], dataset: Dataset, 
     run = cli("verify", dataset.root(2019), "--manifest", dataset.manifests[2019], "--report", full_disk / "r.jsonl")
     assert run.code == 3
     assert leftovers(full_disk) == []
+
+
+def test_a_folder_that_cannot_be_listed_stops_the_build(cli: Callable[..., Run], tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    for bucket, post in (("0000", 1000), ("0001", 1001)):
+        (root / "original" / bucket).mkdir(parents=True)
+        (root / "original" / bucket / f"{post}.jpg").write_bytes(b"\xff\xd8\xff")
+    (root / "original" / "0001").chmod(0)
+    try:
+        run = cli("manifest", "build", root, "-o", tmp_path / "m.zst", prefix=NO_DAC)
+    finally:
+        (root / "original" / "0001").chmod(0o755)
+    assert run.code == 3 and "original/0001: cannot list or stat: Permission denied" in run.stderr
+    assert not (tmp_path / "m.zst").exists()
