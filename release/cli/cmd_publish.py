@@ -14,6 +14,7 @@ from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, me
 from release.cli.s3_opts import (
     AddressingOpt,
     ChecksumsOpt,
+    ConditionalOpt,
     EndpointOpt,
     NameOpt,
     ProcessesOpt,
@@ -62,6 +63,7 @@ def s3_cmd(
     processes: ProcessesOpt = None,
     retries: RetriesOpt = 10,
     timeout: TimeoutOpt = 60.0,
+    conditional_writes: ConditionalOpt = True,
     part_size_mib: Annotated[int, typer.Option("--part-size-mib", help="Multipart above this, in parts of it.")] = 64,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan: counts, bytes, requests, cost.")] = False,
     delete: Annotated[
@@ -92,7 +94,7 @@ def s3_cmd(
 
     store = make_store(
         bucket, prefix, endpoint_url, profile, region, addressing_style, checksums, workers, retries, timeout,
-        processes,
+        processes, conditional_writes,
     )  # fmt: skip
     kept = {r.path for older in keep or [] for r in ManifestReader(older)}
     # --delete never removes an image a published release may need for `reconstruct`

@@ -26,6 +26,14 @@ ProcessesOpt = Annotated[
 ]
 RetriesOpt = Annotated[int, typer.Option(help="Attempts per request before giving up (standard retry mode).")]
 TimeoutOpt = Annotated[float, typer.Option(help="Seconds to wait for a connection or an answer before retrying.")]
+ConditionalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--conditional-writes/--no-conditional-writes",
+        help="PUT new keys with If-None-Match and replacements with If-Match, so two publishers never overwrite "
+        "each other's objects (off only for servers that answer 501 NotImplemented to them).",
+    ),
+]
 NameOpt = Annotated[
     str | None, typer.Option(help="The torrents' info.name: objects are PREFIX/NAME/PATH (default: the release).")
 ]
@@ -43,6 +51,7 @@ def make_store(
     retries: int = 10,
     timeout: float = 60.0,
     processes: int | None = None,
+    conditional: bool = True,
 ) -> S3Store:
     """An S3Store from the shared options (credentials: boto3's standard chain only)."""
     from release.publish.s3 import S3Settings, S3Store
@@ -59,5 +68,6 @@ def make_store(
         bucket=bucket, prefix=prefix.strip("/"), endpoint_url=endpoint_url, profile=profile, region=region,
         addressing_style=addressing_style, checksums=checksums, workers=workers, max_attempts=retries,
         connect_timeout=min(timeout, 10.0), read_timeout=timeout, processes=processes,
+        conditional=conditional,
     )  # fmt: skip
     return S3Store(settings)

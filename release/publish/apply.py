@@ -93,6 +93,8 @@ class _Run:
         for action in actions:
             try:
                 done.append((action, self._one(action, part_size)))
+            except BadInput:
+                raise  # the bucket, the credentials or the server refuse every object alike: stop the run
             except ReleaseError as exc:
                 done.append((action, f"failed: {exc.message}"))
         return done

@@ -43,6 +43,7 @@ class S3Settings:
     workers: int = 16  # requests in flight, over all processes
     processes: int | None = None  # uploading processes (None: one per core; 0: this process only)
     max_attempts: int = 10
+    conditional: bool = True  # If-None-Match/If-Match on PUTs; off only for servers that answer 501 to them
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
 
@@ -311,7 +312,9 @@ class S3Store:
         if len(data) != size:
             raise InputIOError(path, f"is {len(data)} bytes, the manifest says {size}: verify the tree, publish again")
         headers = {"Content-MD5": content_md5(md5), "Content-Length": str(size)}
-        if new:
+        if not self.settings.conditional:
+            pass
+        elif new:
             headers["If-None-Match"] = "*"
         elif replaces:
             headers["If-Match"] = f'"{replaces}"'
@@ -350,6 +353,8 @@ class S3Store:
             error: ReleaseError = RemoteError(where, text)
         elif exc.code in ("NoSuchBucket", "InvalidBucketName"):
             error = BadInput(where, text, "check --bucket (and --endpoint-url)")
+        elif exc.code == "NotImplemented" and self.settings.conditional:
+            error = BadInput(where, text, "the server lacks conditional writes: --no-conditional-writes")
         elif exc.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "403"):
             error = BadInput(where, text, "check the credentials and the bucket's permissions")
         else:

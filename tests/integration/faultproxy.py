@@ -19,8 +19,11 @@ FATES = ("forward", "reset", "error500", "slowdown", "stall", "corrupt")
 class FaultProxy:
     """Forwards to `target` (host, port); a share `rate` of requests get a fate other than forward."""
 
-    def __init__(self, target: tuple[str, int], rate: float, seed: int = 1, stall: float = 3.0) -> None:
-        self.target, self.rate, self.stall = target, rate, stall
+    def __init__(
+        self, target: tuple[str, int], rate: float, seed: int = 1, stall: float = 3.0, conditional: bool = True
+    ) -> None:
+        """`conditional=False`: play a server without conditional writes (501 to If-None-Match/If-Match)."""
+        self.target, self.rate, self.stall, self.conditional = target, rate, stall, conditional
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -60,6 +63,16 @@ class FaultProxy:
             request = _read_request(client)
             if request is None:
                 return
+            head = request.partition(b"\r\n\r\n")[0].lower()
+            if b"\r\nif-none-match:" in head or b"\r\nif-match:" in head:
+                with self.lock:
+                    self.counts["conditional"] += 1
+                if not self.conditional:
+                    body = b"<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality "
+                    body += b"that is not implemented</Message></Error>"
+                    answer = f"HTTP/1.1 501 Not Implemented\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                    client.sendall(answer.encode() + body)
+                    return
             fate = self._fate()
             if fate == "reset":
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")

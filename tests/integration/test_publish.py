@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from release.build import build_manifest, build_torrents
-from release.errors import RemoteError
+from release.errors import BadInput, RemoteError
 from release.manifest.diff import diff_manifests
 from release.manifest.io import ManifestReader
 from release.publish.apply import publish
@@ -242,6 +243,23 @@ def test_faults_are_survived_and_counted(env: S3Server, dataset: Dataset) -> Non
     assert not check.failed and check.totals.OK == report.plan.totals["upload"].objects
     assert json.loads(env.client().get_object(Bucket=bucket, Key="rel/.booru-release/danbooru2017/published.json")[
         "Body"].read())["release"] == "danbooru2017"  # fmt: skip
+
+
+def test_a_server_without_conditional_writes_is_named_and_can_be_published_to(
+    env: S3Server, dataset: Dataset
+) -> None:
+    bucket = env.bucket("unconditional")
+    host, port = env.endpoint.removeprefix("http://").split(":")
+    with FaultProxy((host, int(port)), rate=0.0, conditional=False) as proxy:
+        settings = S3Settings(bucket=bucket, prefix="rel", endpoint_url=proxy.url, addressing_style="path", workers=4)
+        with pytest.raises(BadInput) as refused:
+            publish(dataset.root(2017), dataset.manifests[2017], S3Store(settings))
+        assert "--no-conditional-writes" in (refused.value.hint or "") and "NotImplemented" in refused.value.message
+        asked = proxy.counts["conditional"]
+        report = publish(dataset.root(2017), dataset.manifests[2017], S3Store(replace(settings, conditional=False)))
+    assert report.published and asked > 0 and proxy.counts["conditional"] == asked  # not one conditional PUT more
+    check = verify_bucket(store(env, bucket), dataset.manifests[2017])
+    assert not check.failed and check.totals.OK == report.plan.totals["upload"].objects
 
 
 def test_a_file_that_changed_since_the_manifest_is_refused_by_the_server(
