@@ -6,6 +6,7 @@ record lines for verify. They need a C compiler, the Python headers, OpenSSL's l
 
 The catalogue lives in manifests/releases/ (the repository layout); a built package carries a copy in
 release/catalogue/, so an installed booru-release knows the published releases (release.releases).
+The same goes for the Ansible playbooks and roles (ansible/ -> release/ansible/, for publish seedboxes).
 """
 
 import shutil
@@ -16,10 +17,12 @@ from setuptools.command.build_py import build_py
 
 FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 CATALOGUE = Path(__file__).resolve().parent / "manifests" / "releases"
+ANSIBLE = Path(__file__).resolve().parent / "ansible"
 
 
 class BuildWithCatalogue(build_py):
-    """build_py that also copies manifests/releases/*.toml into the package as release/catalogue/."""
+    """build_py that also copies manifests/releases/*.toml into the package as release/catalogue/, and
+    ansible/ as release/ansible/."""
 
     def run(self) -> None:
         super().run()
@@ -27,6 +30,9 @@ class BuildWithCatalogue(build_py):
         target.mkdir(parents=True, exist_ok=True)
         for toml in sorted(CATALOGUE.glob("*.toml")):
             shutil.copyfile(toml, target / toml.name)
+        # the playbooks and roles `publish seedboxes` runs (release.publish.seedboxes)
+        shutil.copytree(ANSIBLE, Path(self.build_lib) / "release" / "ansible", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ansible"))
 
 
 setup(

@@ -41,7 +41,10 @@ torrents_app = typer.Typer(help="Plan and check BitTorrent shards.", no_args_is_
 app.add_typer(torrents_app, name="torrents")
 rsync_app = typer.Typer(help="Public rsync file lists and daemon configuration.", no_args_is_help=True)
 app.add_typer(rsync_app, name="rsync")
-publish_app = typer.Typer(help="Publish a release to mirrors (S3-compatible buckets).", no_args_is_help=True)
+publish_app = typer.Typer(
+    help="Publish a release to mirrors: S3-compatible buckets, seedboxes and rsync mirrors (Ansible).",
+    no_args_is_help=True,
+)
 app.add_typer(publish_app, name="publish")
 metadata_app = typer.Typer(help="Archive, package and summarise the metadata export.", no_args_is_help=True)
 app.add_typer(metadata_app, name="metadata")
@@ -54,6 +57,7 @@ from release.cli import (  # noqa: E402,F401
     cmd_reconstruct,
     cmd_rsync,
     cmd_scan,
+    cmd_seedboxes,
     cmd_select,
     cmd_synth,
     cmd_torrents,

@@ -56,6 +56,10 @@ def filelist_cmd(
   booru-release rsync config --module danbooru2019 --path /srv/danbooru2019 -o /etc/rsyncd.conf
 
   booru-release rsync config --module danbooru2019 --path /srv/danbooru2019 --max-connections 20
+
+  # a daemon run by an ordinary user (what the rsync_mirror Ansible role writes)
+  booru-release rsync config --module danbooru2019 --path /srv/danbooru2019 --unprivileged \\
+      --lock-file /var/lib/booru-rsync/lock --log-file /var/lib/booru-rsync/rsyncd.log --port 8873
 """,
 )
 @command
@@ -75,6 +79,12 @@ def config_cmd(
     hosts_allow: Annotated[
         list[str] | None, typer.Option("--hosts-allow", help="Only these hosts/networks (repeatable).")
     ] = None,
+    unprivileged: Annotated[
+        bool,
+        typer.Option("--unprivileged", help="For a daemon run by an ordinary user: no chroot, no uid/gid switch."),
+    ] = False,
+    address: Annotated[str, typer.Option(help="Address to listen on (default: every address).")] = "",
+    port: Annotated[int, typer.Option(help="Port to listen on (default: 873).")] = 0,
     json_out: JsonOpt = False,
 ) -> int:
     """Write rsyncd.conf for a public, anonymous, read-only module done right."""
@@ -91,6 +101,9 @@ def config_cmd(
         log_file=log_file,
         lock_file=lock_file,
         hosts_allow=tuple(hosts_allow or ()),
+        unprivileged=unprivileged,
+        address=address,
+        port=port,
     )
     one_stdout(json_out, output=output)
     text = render_config(settings)

@@ -33,6 +33,9 @@ class DaemonSettings:
     log_file: str = "/var/log/rsyncd.log"
     lock_file: str = "/run/rsyncd.lock"
     hosts_allow: tuple[str, ...] = ()
+    unprivileged: bool = False  # run as an ordinary user: no chroot (needs root), no uid/gid switch
+    address: str = ""  # listen here (default: every address)
+    port: int = 0  # listen here (default: 873)
 
 
 def _check_value(name: str, value: str) -> None:
@@ -63,6 +66,9 @@ def _check(settings: DaemonSettings) -> None:
         _check_value("hosts allow", host)
         if not host or any(c.isspace() or c == "," for c in host):
             raise BadInput(host, "each --hosts-allow is one address, network or host name")
+    _check_value("address", settings.address)
+    if not 0 <= settings.port <= 65535:
+        raise BadInput(str(settings.port), "the port must be between 1 and 65535")
     if settings.max_connections < 1 or settings.timeout < 1:
         raise BadInput(str(settings.max_connections), "max connections and timeout must be at least 1")
 
@@ -77,6 +83,8 @@ def render_config(settings: DaemonSettings) -> str:
         "# global",
         f"lock file = {settings.lock_file}",
         f"log file = {settings.log_file}",
+        *([f"address = {settings.address}"] if settings.address else []),
+        *([f"port = {settings.port}"] if settings.port else []),
         "",
         f"[{settings.module}]",
         f"path = {settings.path}",
@@ -88,9 +96,9 @@ def render_config(settings: DaemonSettings) -> str:
         "read only = yes",
         "write only = no",
         "list = yes",
-        f"uid = {settings.uid}",
-        f"gid = {settings.gid}",
-        "use chroot = yes",
+        *(["# run by an ordinary user: it cannot chroot or switch users (symlinks are munged instead)",
+           "use chroot = no"] if settings.unprivileged else
+          [f"uid = {settings.uid}", f"gid = {settings.gid}", "use chroot = yes"]),
         "numeric ids = yes",
         "ignore nonreadable = yes",
         "# no deletes, no removing the server's files, no whole-tree --checksum reads",

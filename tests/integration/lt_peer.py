@@ -1,7 +1,7 @@
 """A libtorrent peer for the swarm tests, run as its own process (so it can live in a network namespace).
 
     python lt_peer.py seed  TORRENT SAVE_PATH --listen IP:PORT
-    python lt_peer.py leech TORRENT SAVE_PATH --listen IP:PORT [--timeout S]
+    python lt_peer.py leech TORRENT SAVE_PATH --listen IP:PORT [--timeout S] [--peer IP:PORT]
 
 `seed` serves until killed and prints `SEEDING` once its data is checked. `leech` downloads (after
 checking whatever is already in SAVE_PATH, as a client does when a new .torrent replaces an old one)
@@ -47,12 +47,16 @@ def main() -> int:
     parser.add_argument("save_path")
     parser.add_argument("--listen", required=True)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--peer", help="connect to this peer (no tracker needed)")
     args = parser.parse_args()
     ses = session(args.listen)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(args.torrent)
     params.save_path = args.save_path
     handle = ses.add_torrent(params)
+    if args.peer:
+        address, port = args.peer.rsplit(":", 1)
+        handle.connect_peer((address, int(port)))
     deadline = time.monotonic() + args.timeout
     had: int | None = None
     while time.monotonic() < deadline:

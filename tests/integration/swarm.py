@@ -102,13 +102,18 @@ def lt_seeder(torrent: Path, save_path: Path, host: str = "127.0.0.1", netns: st
         stop(proc)
 
 
-def lt_leech(torrent: Path, save_path: Path, timeout: float = 120) -> dict[str, int]:
-    """Download with a libtorrent leecher process; the JSON it prints when complete."""
+def lt_leech(
+    torrent: Path, save_path: Path, timeout: float = 120, netns: Link | None = None, peer: str | None = None
+) -> dict[str, int]:
+    """Download with a libtorrent leecher process (in `netns`'s namespace, on its address, when given;
+    straight from `peer` when given); the JSON it prints when complete."""
     import json
 
+    prefix, listen = (["ip", "netns", "exec", netns.netns], f"{netns.peer}:{40000 + os.getpid() % 20000}") if (
+        netns) else ([], f"127.0.0.1:{free_port()}")  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, str(PEER_SCRIPT), "leech", str(torrent), str(save_path)]
-        + ["--listen", f"127.0.0.1:{free_port()}", "--timeout", str(timeout)],
+        [*prefix, sys.executable, str(PEER_SCRIPT), "leech", str(torrent), str(save_path)]
+        + ["--listen", listen, "--timeout", str(timeout)] + (["--peer", peer] if peer else []),
         capture_output=True,
         text=True,
         timeout=timeout + 30,
