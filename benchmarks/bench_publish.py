@@ -8,8 +8,9 @@
    on 127.0.0.1. Each tool uploads the tree into fresh buckets `--rounds` times (default 3, tools in a
    rotating order; the best is reported with its client and server CPU), then re-syncs it with nothing
    changed: ours (`publish s3`, and with `--no-conditional-writes`, the anchors' guarantees), s5cmd
-   (`cp`, then `sync`), rclone (`copy`, default, then `copy` again; and `copy --fast-list --checksum`). Wall time and objects/s of the upload; wall time and HTTP requests
-   of the re-sync (counted by a pass-through proxy on 127.0.0.1: what each tool sends per unchanged object).
+   (`cp`, then `sync`), rclone (`copy`, default, then `copy` again; and `copy --fast-list --checksum`).
+   Wall time and objects/s of the upload; wall time and HTTP requests of the re-sync (counted by a
+   pass-through proxy on 127.0.0.1: what each tool sends per unchanged object).
 2. Memory at Danbooru scale: a 5,000,000-entry manifest (bench_scale's synthetic one) planned against a
    simulated listing of the same size (every 100th object different), under /usr/bin/time -v.
 
