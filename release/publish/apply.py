@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -295,14 +296,30 @@ def _child_setup(
 ) -> None:
     """Worker process setup: a client of its own (made after the fork), its threads."""
     run = _Run(S3Store(settings), root, base, state_dir, archive, versioned)
-    _CHILD.update(run=run, part_size=part_size, pool=ThreadPoolExecutor(settings.workers, thread_name_prefix="s3"))
+    _CHILD.update(run=run, part_size=part_size, threads=settings.workers,
+                  pool=ThreadPoolExecutor(settings.workers, thread_name_prefix="s3"))  # fmt: skip
 
 
 def _child_batch(actions: list[Action]) -> _Done:
     """Worker side: carry out a batch on this process's threads; hand back the outcomes and request counts."""
     run: _Run = _CHILD["run"]
     part_size: int = _CHILD["part_size"]
-    outcomes = [done[0] for done in _CHILD["pool"].map(lambda a: run.apply(part_size, [a]), actions)]
+    outcomes: list[tuple[Action, str]] = [(a, "") for a in actions]
+    taken = itertools.count()  # each thread takes the next action (count() is atomic under the GIL)
+
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set() and (i := next(taken)) < len(actions):
+                outcomes[i] = run.apply(part_size, [actions[i]])[0]
+        except BaseException:
+            stop.set()  # a refusal of every object alike (BadInput): the other threads stop too
+            raise
+
+    # one task per thread, not one future per object (futures cost more than a small PUT's own Python)
+    for future in [_CHILD["pool"].submit(work) for _ in range(_CHILD["threads"])]:
+        future.result()
     sent, calls, resent = run.store.requests.take()
     multipart = dict(run.multipart)
     run.multipart.clear()
