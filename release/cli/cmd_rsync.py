@@ -85,6 +85,7 @@ def config_cmd(
     ] = False,
     address: Annotated[str, typer.Option(help="Address to listen on (default: every address).")] = "",
     port: Annotated[int, typer.Option(help="Port to listen on (default: 873).")] = 0,
+    motd_file: Annotated[str, typer.Option(help="Message shown to every client (a file on the mirror).")] = "",
     json_out: JsonOpt = False,
 ) -> int:
     """Write rsyncd.conf for a public, anonymous, read-only module done right."""
@@ -104,6 +105,7 @@ def config_cmd(
         unprivileged=unprivileged,
         address=address,
         port=port,
+        motd_file=motd_file,
     )
     one_stdout(json_out, output=output)
     text = render_config(settings)

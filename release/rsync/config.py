@@ -36,6 +36,7 @@ class DaemonSettings:
     unprivileged: bool = False  # run as an ordinary user: no chroot (needs root), no uid/gid switch
     address: str = ""  # listen here (default: every address)
     port: int = 0  # listen here (default: 873)
+    motd_file: str = ""  # shown to every client before the listing or transfer
 
 
 def _check_value(name: str, value: str) -> None:
@@ -67,6 +68,7 @@ def _check(settings: DaemonSettings) -> None:
         if not host or any(c.isspace() or c == "," for c in host):
             raise BadInput(host, "each --hosts-allow is one address, network or host name")
     _check_value("address", settings.address)
+    _check_value("motd file", settings.motd_file)
     if not 0 <= settings.port <= 65535:
         raise BadInput(str(settings.port), "the port must be between 1 and 65535")
     if settings.max_connections < 1 or settings.timeout < 1:
@@ -85,6 +87,7 @@ def render_config(settings: DaemonSettings) -> str:
         f"log file = {settings.log_file}",
         *([f"address = {settings.address}"] if settings.address else []),
         *([f"port = {settings.port}"] if settings.port else []),
+        *([f"motd file = {settings.motd_file}"] if settings.motd_file else []),
         "",
         f"[{settings.module}]",
         f"path = {settings.path}",

@@ -186,8 +186,11 @@ def test_site_runs_twice_the_second_time_changing_nothing(box: Box, releases: di
     second = publish(inventory)
     assert second.code == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert second.json()["hosts"]["box"]["changed"] == 0, second.json()
+    checked = publish(inventory, "--check")  # a dry run of a settled site: nothing would change, nothing fails
+    assert checked.code == 0 and checked.json()["check"], checked.stdout[-3000:] + checked.stderr[-3000:]
+    assert checked.json()["hosts"]["box"]["changed"] == 0, checked.stdout[-3000:]
     secret = box.variables["seedbox_rpc_password"]
-    assert secret not in first.stdout + first.stderr + second.stdout + second.stderr
+    assert all(secret not in r.stdout + r.stderr for r in (first, second, checked))
 
 
 def test_the_services_are_private_non_root_and_serve_the_release(
@@ -214,6 +217,7 @@ def test_the_services_are_private_non_root_and_serve_the_release(
     pull = subprocess.run(["rsync", "-rt", f"--files-from={subset}", url, str(tmp_path / "got")],
                           capture_output=True, text=True)  # fmt: skip
     assert pull.returncode == 0, pull.stderr
+    assert f"{NAME} — a booru-release mirror" in pull.stdout  # the role's message of the day
     check = run_cli("verify", tmp_path / "got", "--manifest", releases[2018]["manifest"], "--files-from", subset,
                     "--json")  # fmt: skip
     assert check.code == 0 and check.json()["totals"]["OK"] == len(subset.read_text().splitlines()), check.stdout

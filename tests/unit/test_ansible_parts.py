@@ -43,8 +43,9 @@ def test_playbook_command_and_its_masked_form() -> None:
 
 def test_rsyncd_conf_for_an_unprivileged_daemon() -> None:
     settings = DaemonSettings(module="danbooru", path="/srv/d", unprivileged=True, address="127.0.0.1", port=8873,
-                              lock_file="/var/lib/r/lock")  # fmt: skip
+                              lock_file="/var/lib/r/lock", motd_file="/etc/r/motd")  # fmt: skip
     text = render_config(settings)
+    assert "motd file = /etc/r/motd\n" in text
     assert "use chroot = no" in text and "uid =" not in text and "gid =" not in text
     assert "address = 127.0.0.1\n" in text and "port = 8873\n" in text and "read only = yes" in text
     privileged = render_config(DaemonSettings(module="danbooru", path="/srv/d"))
