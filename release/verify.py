@@ -195,6 +195,7 @@ def _jobs(manifest: Path, mode: Mode, listed: ListedSet | None, matched: np.ndar
 
 
 _RANK_NAMES = {rank: name for name, rank in SUBSET_RANK.items()}
+_NO_RANGE = 10_000 // RANGE_WIDTH  # the range index of files without a bucket (buckets are 0000-9999 at most)
 
 
 class Tally:
@@ -210,12 +211,17 @@ class Tally:
     def merge(self, checked: _Checked) -> None:
         """Count a checked job by subset, bucket range and status; keep its problems."""
         columns, rows = checked.job
-        bucket = columns.bucket[rows]
-        first = np.where(bucket >= 0, bucket - bucket % RANGE_WIDTH, -1)  # of each bucket's range; -1: none
-        groups, counts = np.unique(np.stack([columns.rank[rows], first, checked.status]), axis=1, return_counts=True)
-        for (rank, low, status), n in zip(groups.T.tolist(), counts.tolist(), strict=True):
-            label = bucket_range_label(low if low >= 0 else None)
-            self.counts[(_RANK_NAMES[rank], label, STATUSES[status])] += n
+        bucket = columns.bucket[rows].astype(np.int64)
+        # one integer per (subset, bucket range, status), counted by bincount (np.unique over rows cost
+        # ~1 ms a job: 0.9 s of the main thread at a million files)
+        spot = np.where(bucket >= 0, bucket // RANGE_WIDTH, _NO_RANGE)
+        key = (columns.rank[rows].astype(np.int64) * (_NO_RANGE + 1) + spot) * len(STATUSES) + checked.status
+        counts = np.bincount(key)
+        for value in np.flatnonzero(counts).tolist():
+            rest, status = divmod(value, len(STATUSES))
+            rank, spot_value = divmod(rest, _NO_RANGE + 1)
+            low = None if spot_value == _NO_RANGE else spot_value * RANGE_WIDTH
+            self.counts[(_RANK_NAMES[rank], bucket_range_label(low), STATUSES[status])] += int(counts[value])
         for n in sorted(checked.reasons):
             self._problem(columns.path(int(rows[n])), STATUSES[checked.status[n]], checked.reasons[n])
         if self.report_out is not None:

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -187,21 +191,19 @@ def _line_blocks(path: Path) -> Iterator[bytes]:
             continue
         rest = data[cut + 1 :]
         block = data[:cut]
-        _check_lengths(path, block, lines[0])
-        lines[0] += block.count(b"\n") + 1
+        lines[0] += _check_lengths(path, block, lines[0])
         yield block
     if rest:
         _check_lengths(path, rest, lines[0])
         yield rest
 
 
-def _check_lengths(path: Path, block: bytes, before: int) -> None:
-    """LineTooLong for the first line of `block` over MAX_MANIFEST_LINE (only looked for in a long block)."""
-    if len(block) <= MAX_MANIFEST_LINE:
-        return
-    for index, line in enumerate(block.split(b"\n")):
-        if len(line) > MAX_MANIFEST_LINE:
-            raise LineTooLong(str(path), before + index + 1, MAX_MANIFEST_LINE)
+def _check_lengths(path: Path, block: bytes, before: int) -> int:
+    """The number of lines of `block`; LineTooLong for the first one over MAX_MANIFEST_LINE (in C: one pass)."""
+    count, first = _records.line_stats(block, MAX_MANIFEST_LINE)
+    if first >= 0:
+        raise LineTooLong(str(path), before + first + 1, MAX_MANIFEST_LINE)
+    return count
 
 
 def _open_line_lists(path: Path) -> Iterator[list[bytes]]:
@@ -326,13 +328,21 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     name = str(reader.path)
     lineno = 1  # of the block's first line
     nbytes = 0
-    for block in _line_blocks(reader.path):
-        count, slow, fast_bytes = _records.check_lines(block)
-        nbytes += fast_bytes
-        for index, start, end in slow:
-            if lineno + index > 1:  # the header was read above
-                nbytes += parse_line(name, lineno + index, block[start:end]).size
-        lineno += count
+    # check_lines releases the GIL: blocks are checked on every core while this thread decompresses
+    workers = max(1, len(os.sched_getaffinity(0)))
+    pending: deque[tuple[bytes, Future[tuple[int, list[tuple[int, int, int]], int]]]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="prescan") as pool:
+        for block in itertools.chain(_line_blocks(reader.path), [None]):
+            if block is not None:
+                pending.append((block, pool.submit(_records.check_lines, block)))
+            while pending and (block is None or len(pending) > 2 * workers):
+                done, future = pending.popleft()
+                count, slow, fast_bytes = future.result()
+                nbytes += fast_bytes
+                for index, start, end in slow:
+                    if lineno + index > 1:  # the header was read above
+                        nbytes += parse_line(name, lineno + index, done[start:end]).size
+                lineno += count
     check_totals(name, reader.header, lineno - 2, nbytes)
     return reader.header
 

@@ -164,3 +164,26 @@ def test_prescan_passes_a_safe_manifest_with_dotted_names(dataset: Dataset, tmp_
     records[-1] = records[-1].replace('"path":"', '"path":"zz/.hidden/', 1)  # safe, though it looks odd
     assert prescan_paths(write_manifest(tmp_path / "m.jsonl", header, records)).files == len(records)
     assert prescan_paths(dataset.manifests[2019]).release == "danbooru2019"
+
+
+@pytest.mark.parametrize("chunk", [64, 997, 1 << 22])
+def test_prescan_on_many_blocks_checked_concurrently_names_the_right_line(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # blocks are checked on worker threads: line numbers, the slow lines' sizes and the first error must
+    # come out as a serial scan finds them, whatever the block size
+    import release.manifest.io as manifest_io
+
+    monkeypatch.setattr(manifest_io, "CHUNK", chunk)
+    header, records = base_lines(dataset)
+    noncanonical = {5, len(records) // 2, len(records) - 1}  # parsed in full, in Python, in their own block
+    for at in noncanonical:
+        records[at] = json.dumps(json.loads(records[at]), separators=(", ", ": "))
+    assert prescan_paths(write_manifest(tmp_path / "ok.jsonl", header, records)).files == len(records)
+    for at in (len(records) // 3, len(records) - 2):
+        bad = list(records)
+        bad[at] = bad[at].replace('"path":', '"path": "../up", "x":', 1) if at not in noncanonical else bad[at]
+        bad[at + 1] = bad[at + 1][:-3]  # a second, later error: the first one is the one reported
+        with pytest.raises(ManifestFormatError) as info:
+            prescan_paths(write_manifest(tmp_path / "bad.jsonl", header, bad))
+        assert info.value.line == at + 2, (chunk, at, info.value.message)
