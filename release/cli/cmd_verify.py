@@ -67,6 +67,9 @@ def verify_cmd(
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write every file's status as JSON lines (-: stdout).")] = None,
     workers: WorkersOpt = None,
+    io_depth: Annotated[
+        int, typer.Option(help="Files read at a time (threads; more than the cores: disks serve deep queues).")
+    ] = 16,
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
@@ -115,7 +118,7 @@ def verify_cmd(
     return _finish(
         lambda rep, ref, view: verify_tree(
             root, manifest, mode=mode, files_from=files_from, complete=complete, report_out=rep, refetch_out=ref,
-            workers=workers, progress=view,
+            workers=workers, io_depth=io_depth, progress=view,
         ),
         refetch_list, report, json_out,
     )  # fmt: skip

@@ -129,3 +129,41 @@ def test_symlink_in_place_of_a_file_is_corrupt(dataset: Dataset, tree_copy: Call
     assert [(p.path, p.status, p.reason) for p in report.problems] == [
         (target, "CORRUPT", "is a symlink, not a regular file")
     ]
+
+
+@pytest.mark.parametrize("mode", ["xxh3_128", "fast"])
+def test_many_reads_in_flight_give_the_report_one_read_gives(
+    dataset: Dataset, tree_copy: Callable[[int], Path], mode: str
+) -> None:
+    # --io-depth threads finish in any order: counts, problems, their order and the report lines must not care
+    root = tree_copy(2019)
+    records = [r for r in ManifestReader(dataset.manifests[2019]) if r.size > 10]
+    missing = set(range(0, len(records) - 3, 37))
+    flipped = set(range(5, len(records) - 3, 41)) - missing
+    for n in missing:
+        (root / records[n].path).unlink()  # spread over every job
+    for n in flipped:
+        path = root / records[n].path
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1  # same size: only the hash tells
+        path.write_bytes(bytes(data))
+    short = next(n for n in range(7, len(records)) if n not in missing | flipped)
+    (root / records[short].path).write_bytes(b"short")
+    (root / "original" / "0000" / "999000.jpg").write_bytes(b"extra")
+    deep = records[-1].path
+    (root / deep).unlink()
+    (root / deep).mkdir()  # a folder where a file should be, at the end
+    reports = []
+    for depth in (1, 32):
+        out = io.BytesIO()
+        report = verify_tree(root, dataset.manifests[2019], mode=mode, io_depth=depth, report_out=out)  # type: ignore[arg-type]
+        reports.append((report.model_dump(), out.getvalue()))
+    assert reports[0] == reports[1]
+    totals = reports[0][0]["totals"]
+    assert totals["MISSING"] == len(missing) and totals["EXTRA"] == 1
+    assert totals["CORRUPT"] == (2 + len(flipped) if mode == "xxh3_128" else 2)
+
+
+def test_io_depth_must_be_positive(dataset: Dataset) -> None:
+    with pytest.raises(BadInput, match="io-depth"):
+        verify_tree(dataset.root(2019), dataset.manifests[2019], io_depth=0)
