@@ -63,7 +63,8 @@ class RpcError(Exception):
 
 
 def info_hash(data):
-    """SHA-1 of the bencoded info dictionary (v1), found by walking the bencode."""
+    """SHA-1 of the bencoded info dictionary (v1), found by walking the bencode. (Ansible runs this module on
+    the seedbox, where booru-release need not be installed: release.bencode is not importable there.)"""
     if data[:1] != b"d":
         raise ValueError("not a bencoded dictionary")
     pos = 1
