@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from release.atomic import OutputSet, is_stdout
 from release.errors import BadInput
-from release.hashing import ALL_ALGORITHMS, HashEngine
+from release.hashing import ALL_ALGORITHMS, IO_DEPTH, HashEngine
 from release.manifest.build import Planned, header_for, plan_rows
 from release.manifest.io import ManifestReader, ManifestWriter
 from release.manifest.journal import JournalWriter, journals_of, read_journal, remove_journals
@@ -75,11 +75,15 @@ def build_manifest(
     previous: Path | None = None,
     rehash: bool = False,
     workers: int | None = None,
+    io_depth: int = IO_DEPTH,
     progress: ProgressFn = no_progress,
     torrents: TorrentJob | None = None,
 ) -> BuildReport:
     """Build the manifest of `root` into `output`; with `torrents`, the shards' .torrent files from the same
-    read of every byte. Everything written appears together; a killed build resumes from its journal."""
+    read of every byte. Everything written appears together; a killed build resumes from its journal.
+    `workers` walk the tree (processes); `io_depth` files are read at a time (threads, GIL released)."""
+    if io_depth < 1:
+        raise BadInput("--io-depth", "at least 1 read in flight")
     table, skipped = scan_tree(root, progress, workers)
     header = header_for(table, release or root.resolve().name)
     journaled = _journaled(output)
@@ -92,7 +96,8 @@ def build_manifest(
         with contextlib.ExitStack() as stack:
             writer = stack.enter_context(ManifestWriter(output, header, outputs))
             journal = stack.enter_context(JournalWriter(output, header.release, rehash)) if journaled else None
-            with HashEngine(workers, share, (str(root), table), threads=True) as engine:
+            readers = 0 if workers == 0 else max(io_depth, workers or 0)
+            with HashEngine(readers, share, (str(root), table), threads=True) as engine:
                 for lines in single.run(engine, plan_rows(table, sources)):
                     writer.write_line(lines)
                     if journal is not None:

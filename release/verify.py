@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from release import _native
 from release.errors import BadInput, InputIOError
 from release.filelists import list_line, read_list
-from release.hashing import HASH, STAT_ONLY, Code, HashEngine, batched, read_files, row_batches
+from release.hashing import HASH, IO_DEPTH, STAT_ONLY, Code, HashEngine, batched, read_files, row_batches
 from release.layout import (
     RANGE_WIDTH,
     SUBSET_RANK,
@@ -49,10 +49,6 @@ Mode = Literal["fast", "xxh3_128", "sha256"]
 STATUSES = ("OK", "CORRUPT", "MISSING", "EXTRA")
 MAX_PROBLEMS = 1000
 JOB_FILES = 1024  # files a worker thread checks at a time: fewer results for the main thread to tally
-# Reads in flight. The native loop releases the GIL, so a thread per outstanding read costs nothing warm
-# (979k tiny files: 6.0-6.8 s with 2, 16 or 32 threads) and cold the disk gets a deeper queue: 34.7 s with
-# 2 threads, 22.7 with 8, 18.0 with 16, 17.0 with 32 (xxhsum -c as 2 processes: 30.1 s).
-IO_DEPTH = 16
 
 
 class StatusCounts(BaseModel):

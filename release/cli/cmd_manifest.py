@@ -13,6 +13,8 @@ from release.cli import manifest_app
 from release.cli.cmd_torrents import print_build
 from release.cli.errors import command
 from release.cli.output import (
+    IO_DEPTH_DEFAULT,
+    IoDepthOpt,
     JsonOpt,
     ProgressView,
     WorkersOpt,
@@ -62,6 +64,7 @@ def build_cmd(
     rehash: Annotated[bool, typer.Option("--rehash", help="Hash every file even when --previous has it.")] = False,
     release: Annotated[str | None, typer.Option(help="Release name for the header (default: folder name).")] = None,
     workers: WorkersOpt = None,
+    io_depth: IoDepthOpt = IO_DEPTH_DEFAULT,
     torrents: Annotated[
         Path | None,
         typer.Option(help="Also write the .torrent shards here, from the same read (see `torrents build`)."),
@@ -111,6 +114,7 @@ def build_cmd(
             previous=previous,
             rehash=rehash,
             workers=workers,
+            io_depth=io_depth,
             progress=view,
             torrents=job,
         )

@@ -14,6 +14,8 @@ from release.atomic import atomic_output
 from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
 from release.cli.output import (
+    IO_DEPTH_DEFAULT,
+    IoDepthOpt,
     JsonOpt,
     ProgressView,
     WorkersOpt,
@@ -67,9 +69,7 @@ def verify_cmd(
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write every file's status as JSON lines (-: stdout).")] = None,
     workers: WorkersOpt = None,
-    io_depth: Annotated[
-        int, typer.Option(help="Files read at a time (threads; more than the cores: disks serve deep queues).")
-    ] = 16,
+    io_depth: IoDepthOpt = IO_DEPTH_DEFAULT,
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,

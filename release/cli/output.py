@@ -21,6 +21,10 @@ from release.progress import Progress
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (messages stay on stderr).")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Hashing workers (default: one per core; 0: in-process).")]
+IoDepthOpt = Annotated[
+    int, typer.Option(help="Files read at a time, on threads (more than the cores: a cold disk serves a deep queue).")
+]
+IO_DEPTH_DEFAULT = 16  # release.hashing.IO_DEPTH (not imported here: it keeps --help fast)
 LINE_INTERVAL = 5.0
 
 

@@ -187,3 +187,16 @@ def test_prescan_on_many_blocks_checked_concurrently_names_the_right_line(
         with pytest.raises(ManifestFormatError) as info:
             prescan_paths(write_manifest(tmp_path / "bad.jsonl", header, bad))
         assert info.value.line == at + 2, (chunk, at, info.value.message)
+
+
+def test_many_reads_in_flight_build_the_same_manifest(dataset: Dataset, tmp_path: Path) -> None:
+    from release.cli.output import IO_DEPTH_DEFAULT
+    from release.hashing import IO_DEPTH
+
+    assert IO_DEPTH == IO_DEPTH_DEFAULT  # the CLI's default is the library's (not imported there: fast --help)
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    build_manifest(dataset.root(2019), one, release="danbooru2019", io_depth=1)
+    build_manifest(dataset.root(2019), many, release="danbooru2019", io_depth=32)
+    assert one.read_bytes() == many.read_bytes()
+    with pytest.raises(Exception, match="io-depth"):
+        build_manifest(dataset.root(2019), tmp_path / "none.jsonl", io_depth=0)
