@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from release.atomic import OutputSet, is_stdout
 from release.errors import BadInput
-from release.hashing import ALL_ALGORITHMS, IO_DEPTH, HashEngine
+from release.hashing import ALL_ALGORITHMS, IO_DEPTH, HashEngine, reader_threads
 from release.manifest.build import Planned, header_for, plan_rows
 from release.manifest.io import ManifestReader, ManifestWriter
 from release.manifest.journal import JournalWriter, journals_of, read_journal, remove_journals
@@ -82,8 +82,7 @@ def build_manifest(
     """Build the manifest of `root` into `output`; with `torrents`, the shards' .torrent files from the same
     read of every byte. Everything written appears together; a killed build resumes from its journal.
     `workers` walk the tree (processes); `io_depth` files are read at a time (threads, GIL released)."""
-    if io_depth < 1:
-        raise BadInput("--io-depth", "at least 1 read in flight")
+    readers = reader_threads(workers, io_depth)
     table, skipped = scan_tree(root, progress, workers)
     header = header_for(table, release or root.resolve().name)
     journaled = _journaled(output)
@@ -96,7 +95,6 @@ def build_manifest(
         with contextlib.ExitStack() as stack:
             writer = stack.enter_context(ManifestWriter(output, header, outputs))
             journal = stack.enter_context(JournalWriter(output, header.release, rehash)) if journaled else None
-            readers = 0 if workers == 0 else max(io_depth, workers or 0)
             with HashEngine(readers, share, (str(root), table), threads=True) as engine:
                 for lines in single.run(engine, plan_rows(table, sources)):
                     writer.write_line(lines)

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from release import _native
+from release.errors import BadInput
 
 ALL_ALGORITHMS: tuple[str, ...] = ("xxh3_128", "sha256", "md5")
 ALGORITHM_BITS = {"xxh3_128": 1, "sha256": 2, "md5": 4}  # the native module's mask; digests come in this order
@@ -159,6 +160,14 @@ def _worker_init(setup: Callable[..., None] | None, args: tuple[Any, ...]) -> No
 def default_workers() -> int:
     """One worker per usable core."""
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def reader_threads(workers: int | None, io_depth: int) -> int:
+    """Threads of a read pass (verify, manifest build): `io_depth` reads in flight, at least `workers`;
+    0 (this thread) when `workers` is 0. BadInput for fewer than one read in flight."""
+    if io_depth < 1:
+        raise BadInput("--io-depth", "at least 1 read in flight")
+    return 0 if workers == 0 else max(io_depth, workers or 0)
 
 
 class HashEngine:

@@ -31,7 +31,17 @@ from pydantic import BaseModel
 from release import _native
 from release.errors import BadInput, InputIOError
 from release.filelists import list_line, read_list
-from release.hashing import HASH, IO_DEPTH, STAT_ONLY, Code, HashEngine, batched, read_files, row_batches
+from release.hashing import (
+    HASH,
+    IO_DEPTH,
+    STAT_ONLY,
+    Code,
+    HashEngine,
+    batched,
+    read_files,
+    reader_threads,
+    row_batches,
+)
 from release.layout import (
     RANGE_WIDTH,
     SUBSET_RANK,
@@ -316,6 +326,7 @@ def verify_tree(
     """Verify `root` against `manifest`; see the module docstring for the tiers. `io_depth` files are read
     at a time, each on a thread of its own (more than the cores: a disk serves a deeper queue faster);
     `workers=0` checks in this thread (for debugging)."""
+    threads = reader_threads(workers, io_depth)
     listed = ListedSet(files_from) if files_from is not None else None
     tally = Tally(report_out, refetch_out)
     header = prescan_paths(manifest)  # every line and the count, before the tree is read
@@ -323,10 +334,7 @@ def verify_tree(
         raise BadInput(str(root), "not a directory")
     present = checked = unknown = 0
     matched = np.zeros(len(listed.hashes) if listed is not None else 0, dtype=bool)
-    if io_depth < 1:
-        raise BadInput("--io-depth", "at least 1 read in flight")
     # every mode spends its time in the native loop (GIL released): threads, nothing pickled
-    threads = 0 if workers == 0 else max(io_depth, workers or 0)
     with HashEngine(threads, threads=True) as engine, ThreadPoolExecutor(1) as lister:
         counting = lister.submit(count_entries, root)  # the listing of the tree (GIL released) beside the reads
         ticker = Ticker(progress, "verify", header.files, header.bytes)

@@ -14,7 +14,6 @@ import contextlib
 import io
 import itertools
 import json
-import os
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from pydantic import ValidationError
 from release import _records
 from release.atomic import OutputSet, atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
+from release.hashing import default_workers
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
 from release.textio import MAX_MANIFEST_LINE, LineTooLong, loads
@@ -329,7 +329,7 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     lineno = 1  # of the block's first line
     nbytes = 0
     # check_lines releases the GIL: blocks are checked on every core while this thread decompresses
-    workers = max(1, len(os.sched_getaffinity(0)))
+    workers = default_workers()
     pending: deque[tuple[bytes, Future[tuple[int, list[tuple[int, int, int]], int]]]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="prescan") as pool:
         for block in itertools.chain(_line_blocks(reader.path), [None]):

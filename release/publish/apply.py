@@ -88,17 +88,14 @@ class _Run:
     def key(self, path: str) -> str:
         return join_key(self.base, path)
 
-    def apply(self, part_size: int, actions: list[Action]) -> list[tuple[Action, str]]:
-        """Worker side: carry out a batch of actions; (action, outcome) for each."""
-        done = []
-        for action in actions:
-            try:
-                done.append((action, self._one(action, part_size)))
-            except BadInput:
-                raise  # the bucket, the credentials or the server refuse every object alike: stop the run
-            except ReleaseError as exc:
-                done.append((action, f"failed: {exc.message}"))
-        return done
+    def outcome(self, action: Action, part_size: int) -> str:
+        """Worker side: carry out one action; what became of it ("failed: …" for its own error)."""
+        try:
+            return self._one(action, part_size)
+        except BadInput:
+            raise  # the bucket, the credentials or the server refuse every object alike: stop the run
+        except ReleaseError as exc:
+            return f"failed: {exc.message}"
 
     def _one(self, action: Action, part_size: int) -> str:
         key = self.key(action.path)
@@ -296,8 +293,7 @@ def _child_setup(
 ) -> None:
     """Worker process setup: a client of its own (made after the fork), its threads."""
     run = _Run(S3Store(settings), root, base, state_dir, archive, versioned)
-    _CHILD.update(run=run, part_size=part_size, threads=settings.workers,
-                  pool=ThreadPoolExecutor(settings.workers, thread_name_prefix="s3"))  # fmt: skip
+    _CHILD.update(run=run, part_size=part_size, pool=ThreadPoolExecutor(settings.workers, thread_name_prefix="s3"))
 
 
 def _child_batch(actions: list[Action]) -> _Done:
@@ -306,19 +302,18 @@ def _child_batch(actions: list[Action]) -> _Done:
     part_size: int = _CHILD["part_size"]
     outcomes: list[tuple[Action, str]] = [(a, "") for a in actions]
     taken = itertools.count()  # each thread takes the next action (count() is atomic under the GIL)
-
     stop = threading.Event()
 
     def work() -> None:
         try:
             while not stop.is_set() and (i := next(taken)) < len(actions):
-                outcomes[i] = run.apply(part_size, [actions[i]])[0]
+                outcomes[i] = (actions[i], run.outcome(actions[i], part_size))
         except BaseException:
             stop.set()  # a refusal of every object alike (BadInput): the other threads stop too
             raise
 
     # one task per thread, not one future per object (futures cost more than a small PUT's own Python)
-    for future in [_CHILD["pool"].submit(work) for _ in range(_CHILD["threads"])]:
+    for future in [_CHILD["pool"].submit(work) for _ in range(run.store.settings.workers)]:
         future.result()
     sent, calls, resent = run.store.requests.take()
     multipart = dict(run.multipart)

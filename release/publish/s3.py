@@ -311,12 +311,10 @@ class S3Store:
             raise InputIOError(path, f"cannot read: {exc.strerror}") from exc
         if len(data) != size:
             raise InputIOError(path, f"is {len(data)} bytes, the manifest says {size}: verify the tree, publish again")
-        headers = {"Content-MD5": content_md5(md5), "Content-Length": str(size)}
-        if not self.settings.conditional:
-            pass
-        elif new:
+        headers = {"Content-MD5": content_md5(md5)}
+        if self.settings.conditional and new:
             headers["If-None-Match"] = "*"
-        elif replaces:
+        elif self.settings.conditional and replaces:
             headers["If-Match"] = f'"{replaces}"'
         self.requests.on_call(event_name="after-call.s3.PutObject")
         # the server checks the bytes against the manifest's md5 (Content-MD5); only when it refuses them is the
@@ -338,8 +336,8 @@ class S3Store:
             if self._lean is None:
                 try:
                     self._lean = LeanPut(
-                        self._session, self._client, self.settings.bucket, self.settings.workers,
-                        self.settings.max_attempts, (self.settings.connect_timeout, self.settings.read_timeout),
+                        self._session, self._client, self.settings.bucket, self.settings.max_attempts,
+                        (self.settings.connect_timeout, self.settings.read_timeout),
                     )  # fmt: skip
                 except botocore.exceptions.NoCredentialsError as exc:
                     raise self._error("", exc) from exc

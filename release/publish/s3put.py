@@ -100,10 +100,7 @@ class SigV4:
 class LeanPut:
     """Single-part PUTs for one bucket, from any number of threads (a kept-alive connection each)."""
 
-    def __init__(
-        self, session: Any, client: Any, bucket: str, workers: int, attempts: int, timeouts: tuple[float, float]
-    ) -> None:
-        del workers  # one connection per thread that calls put
+    def __init__(self, session: Any, client: Any, bucket: str, attempts: int, timeouts: tuple[float, float]) -> None:
         self._credentials = session.get_credentials()
         self._signer = SigV4(client.meta.region_name or "us-east-1")
         placeholder = "booru-release-key"
@@ -120,10 +117,12 @@ class LeanPut:
             self._tls = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True))
 
     def put(self, key: str, body: bytes, headers: dict[str, str], on_send: Any, changed: Any = None) -> str:
-        """PUT `body` under `key` with `headers`; return the ETag. Raises PutRefused once retries are spent, or at
-        once when the server refuses the body (BadDigest) and `changed()` says it is not the one meant to go."""
+        """PUT `body` under `key` with `headers` (and its Content-Length); return the ETag. Raises PutRefused
+        once retries are spent, or at once when the server refuses the body (BadDigest) and `changed()` says
+        it is not the one meant to go."""
         url = self._base + quote(key, safe="/~")
         path = url[url.index("/", url.index("//") + 2) :]
+        headers = {**headers, "Content-Length": str(len(body))}
         failure = PutRefused("", 0, "no attempt")
         for attempt in range(self._attempts):
             if attempt:
@@ -131,7 +130,6 @@ class LeanPut:
             on_send(event_name="before-send.s3.PutObject")
             signed = self._signer.sign(self._credentials.get_frozen_credentials(), "PUT", url, headers, body)
             signed["User-Agent"] = USER_AGENT
-            signed["Content-Length"] = str(len(body))
             try:
                 status, reason, etag, data = self._send(path, body, signed)
             except _CONNECTION_ERRORS as exc:  # worth another try, on a new connection
@@ -214,28 +212,21 @@ class _Connection:
             else:
                 self._sock.sendall(head)
                 self._sock.sendall(body)
-        except OSError:
+        except OSError as unsent:
             # the server may have answered (403, 400…) and closed before taking the whole body: read it
-            answer = self._read(raising=False)
-            if answer is None:
-                raise
-            return answer
-        answer = self._read(raising=True)
-        assert answer is not None
-        return answer
+            try:
+                return self._read()
+            except _CONNECTION_ERRORS:
+                raise unsent from None
+        return self._read()
 
-    def _read(self, raising: bool) -> tuple[int, str, str, bytes, bool] | None:
+    def _read(self) -> tuple[int, str, str, bytes, bool]:
         answer = _Answer()
-        try:
-            while not answer.done:
-                data = self._sock.recv(READ_SIZE)
-                if not data:
-                    raise ConnectionResetError("the server closed the connection")
-                answer.parser.feed_data(data)
-        except (OSError, httptools.HttpParserError):
-            if raising:
-                raise
-            return None
+        while not answer.done:
+            data = self._sock.recv(READ_SIZE)
+            if not data:
+                raise ConnectionResetError("the server closed the connection")
+            answer.parser.feed_data(data)
         return answer.parser.get_status_code(), answer.reason, answer.etag, bytes(answer.body), answer.keep
 
     def close(self) -> None:
