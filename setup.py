@@ -38,7 +38,16 @@ class BuildWithCatalogue(build_py):
 setup(
     cmdclass={"build_py": BuildWithCatalogue},
     ext_modules=[
-        Extension("release._native", sources=["release/_native.c"], libraries=["crypto"], extra_compile_args=FLAGS),
+        Extension(
+            "release._native",
+            sources=["release/_native.c"],
+            depends=["release/_buf.h"],
+            libraries=["crypto"],
+            extra_compile_args=FLAGS,
+        ),
         Extension("release._records", sources=["release/_records.c"], extra_compile_args=FLAGS),
+        Extension(
+            "release._listing", sources=["release/_listing.c"], depends=["release/_buf.h"], extra_compile_args=FLAGS
+        ),
     ],
 )

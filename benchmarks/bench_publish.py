@@ -59,7 +59,9 @@ def tools(endpoint: str, bucket: str, workers: int) -> dict[str, tuple[str, str]
     return {
         "booru-release publish s3": (ours, ours),
         "booru-release publish s3 --no-conditional-writes": (
-            ours + " --no-conditional-writes", ours + " --no-conditional-writes"),
+            ours + " --no-conditional-writes",
+            ours + " --no-conditional-writes",
+        ),
         "s5cmd cp / sync": (
             f"s5cmd --endpoint-url {endpoint} --numworkers {workers} cp './*' s3://{bucket}/d2019/",
             f"s5cmd --endpoint-url {endpoint} --numworkers {workers} sync './*' s3://{bucket}/d2019/",
@@ -130,8 +132,10 @@ def compare(root: Path, files: int, server: S3Server, workers: int, rounds: int)
         rows.append(f"| {name} | {best.wall:.2f} | {files / best.wall:,.0f} | "
                     f"{statistics.median(u.wall for u in runs[name]):.2f} | {best.client_cpu:.2f} | "
                     f"{best.server_cpu:.2f} | {again:.2f} | {requests:,} | {requests / files:.3f} |")  # fmt: skip
-    return "\n".join(rows) + "\n\nCommands (in the release root; endpoint and bucket as run, last round):\n\n" + (
-        "\n".join(f"    {c}" for c in commands)
+    return (
+        "\n".join(rows)
+        + "\n\nCommands (in the release root; endpoint and bucket as run, last round):\n\n"
+        + ("\n".join(f"    {c}" for c in commands))
     )
 
 
@@ -147,7 +151,7 @@ def plan_scale(work: Path, entries: int) -> str:
         "index = RemoteIndex.from_entries(listing); planner = Planner(index); "
         "changed = sum(1 for _ in planner.actions(m)); print(len(index), changed)"
     )
-    command = f"/usr/bin/time -v -o /tmp/bench-publish.time {sys.executable} -c \"{code}\" {manifest}"
+    command = f'/usr/bin/time -v -o /tmp/bench-publish.time {sys.executable} -c "{code}" {manifest}'
     wall, out = timed(command, HERE.parent, {})
     fields = dict(line.strip().split(": ", 1) for line in Path("/tmp/bench-publish.time").read_text().splitlines()
                   if ": " in line)  # fmt: skip

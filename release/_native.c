@@ -7,9 +7,10 @@
  * and uses the same hash implementations (OpenSSL's SHA-256/MD5/SHA-1, xxHash's XXH3-128); the tests
  * check every digest and piece against hashlib and xxhash.
  *
- * read_group(root, paths, sizes, starts, flags, algos, piece_start, piece_end, piece_length)
+ * read_group(root, paths, sizes, starts, flags, algos, piece_start, piece_end, piece_length, mtimes=None, spans=None)
  *   root          folder the relative paths are opened in (openat, never following a final symlink)
- *   paths         sequence of bytes, relative paths
+ *   paths         sequence of bytes, relative paths; with `spans`, one buffer (a FileTable's path blob)
+ *   spans         bytes of int64 (start, end) pairs or None: file i's path is paths[start:end]
  *   sizes         bytes of int64, the expected size of every file
  *   starts        bytes of int64 or None: offset in each file where its stream bytes start
  *                 (a file whose start equals its size feeds no piece); None: 0 for every file
@@ -17,19 +18,20 @@
  *                 the file is regular and of its size (lstat, never opened: verify --fast)
  *   algos         bit mask: 1 xxh3_128, 2 sha256, 4 md5 (digests packed in that order)
  *   piece_*       the group's stream span [piece_start, piece_end) and piece length (0: no pieces)
- * returns (digests, codes, values, head, pieces, tail, nbytes)
+ *   mtimes        bytes of int64 or None: with all three algos, write each hashed file's manifest record
+ *                 line (manifest.io.record_line's canonical form, byte for byte) into `lines`
+ * returns (digests, codes, values, head, pieces, tail, nbytes, lines, line_ends)
  *   digests       per file, the selected raw digests (zeros when not hashed or failed)
  *   codes         bytes, one per file: see the CODE_* values below; values: int64 detail per file
  *   head/tail     stream bytes before the first / after the last piece boundary of the span
  *   pieces        SHA-1 of every piece wholly inside the span
  *   nbytes        bytes read
- *
- * count_entries(root): the non-directory entries under root (verify's test for EXTRA files).
+ *   lines         the record lines of the files with flag 1 (none for a file that failed: its code says
+ *                 why); line_ends: int64 end offset in `lines` of each flag-1 file's line ("" without mtimes)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -60,24 +62,7 @@ enum {
     CODE_READ = 5,        /* value: errno of fstat/read */
 };
 
-typedef struct {
-    unsigned char *data;
-    size_t len, cap;
-} Buf;
-
-static int buf_add(Buf *b, const unsigned char *p, size_t n) {
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *grown = realloc(b->data, cap);
-        if (!grown) return -1;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
+#include "_buf.h"
 
 /* Cuts the span's stream bytes into head, whole pieces (hashed) and tail; readpass.Stitcher joins
  * the heads and tails of neighbouring groups into the boundary pieces. */
@@ -189,6 +174,8 @@ typedef struct {
     int64_t *values;
     int64_t nbytes;
     int oom;
+    const int64_t *mtimes; /* NULL: no record lines */
+    Buf lines, line_ends;
 } Job;
 
 /* Read one file once: file hashes when asked, and its stream bytes from `start` into the sink. */
@@ -275,6 +262,59 @@ static void read_one(Job *job, Py_ssize_t i) {
     close(fd);
 }
 
+/* `path` as json.dumps(ensure_ascii=False) quotes it: '"', '\\' and control characters escaped. */
+static int add_json_string(Buf *b, const char *path) {
+    static const char hexdigits[] = "0123456789abcdef";
+    int failed = buf_add(b, (const unsigned char *)"\"", 1);
+    for (const unsigned char *p = (const unsigned char *)path; *p && !failed; p++) {
+        unsigned char c = *p;
+        const char *escape = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                           : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (escape) {
+            failed = buf_add(b, (const unsigned char *)escape, 2);
+        } else if (c < 0x20) {
+            unsigned char u[6] = {'\\', 'u', '0', '0', (unsigned char)hexdigits[c >> 4], (unsigned char)hexdigits[c & 15]};
+            failed = buf_add(b, u, 6);
+        } else {
+            failed = buf_add(b, p, 1);
+        }
+    }
+    return failed || buf_add(b, (const unsigned char *)"\"", 1);
+}
+
+/* File i's manifest record line (its digests are at `digest`, xxh3-128 then sha256 then md5). */
+static int add_record_line(Job *job, Py_ssize_t i, const unsigned char *digest) {
+    static const char hexdigits[] = "0123456789abcdef";
+    static const char *fields[] = {",\"xxh3_128\":\"", "\",\"sha256\":\"", "\",\"md5\":\""};
+    static const int widths[] = {16, 32, 16};
+    char numbers[96];
+    Buf *b = &job->lines;
+    int n = snprintf(numbers, sizeof numbers, ",\"size\":%lld,\"mtime_ns\":%lld", (long long)job->sizes[i],
+                     (long long)job->mtimes[i]);
+    int failed = buf_add(b, (const unsigned char *)"{\"path\":", 8) || add_json_string(b, job->paths[i]) ||
+                 buf_add(b, (const unsigned char *)numbers, (size_t)n);
+    for (int f = 0; f < 3 && !failed; f++) {
+        char hex[64];
+        for (int k = 0; k < widths[f]; k++) {
+            hex[2 * k] = hexdigits[digest[k] >> 4];
+            hex[2 * k + 1] = hexdigits[digest[k] & 15];
+        }
+        digest += widths[f];
+        failed = buf_add(b, (const unsigned char *)fields[f], strlen(fields[f])) ||
+                 buf_add(b, (const unsigned char *)hex, 2 * (size_t)widths[f]);
+    }
+    return failed || buf_add(b, (const unsigned char *)"\"}\n", 3);
+}
+
+/* After file i was read: its line (flag-1 files, when lines are asked for) and where it ends. */
+static void record(Job *job, Py_ssize_t i) {
+    if (!job->mtimes || job->flags[i] != FLAG_HASH) return;
+    if (job->codes[i] == CODE_OK && add_record_line(job, i, job->digests + i * digest_width(job->hashers.algos)))
+        job->oom = 1;
+    int64_t end = (int64_t)job->lines.len;
+    if (buf_add(&job->line_ends, (const unsigned char *)&end, sizeof end)) job->oom = 1;
+}
+
 static int int64_view(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name) {
     if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) != 0) return -1;
     if (view->len != count * (Py_ssize_t)sizeof(int64_t)) {
@@ -285,23 +325,60 @@ static int int64_view(PyObject *obj, Py_buffer *view, Py_ssize_t count, const ch
     return 0;
 }
 
+/* Copy the `count` paths that `spans` cut from `blob` into `copy`, each NUL-ended, and point `out` at them. */
+static int split_paths(const Py_buffer *blob, const Py_buffer *spans, Py_ssize_t count, Buf *copy, const char **out) {
+    const int64_t *span = spans->buf;
+    if (spans->len != count * 16) {
+        PyErr_Format(PyExc_ValueError, "spans: %zd bytes, expected %zd", spans->len, count * 16);
+        return -1;
+    }
+    size_t *at = PyMem_Calloc(count ? count : 1, sizeof(size_t));
+    if (!at) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t start = span[2 * i], end = span[2 * i + 1];
+        if (start < 0 || end < start || end > blob->len) {
+            PyMem_Free(at);
+            PyErr_SetString(PyExc_ValueError, "spans: (start, end) inside the paths buffer expected");
+            return -1;
+        }
+        at[i] = copy->len;
+        if (buf_add(copy, (const unsigned char *)blob->buf + start, (size_t)(end - start)) ||
+            buf_add(copy, (const unsigned char *)"", 1)) {
+            PyMem_Free(at);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) out[i] = (const char *)copy->data + at[i];
+    PyMem_Free(at);
+    return 0;
+}
+
 static PyObject *read_group(PyObject *self, PyObject *args) {
-    PyObject *root, *paths_arg, *paths = NULL, *sizes_obj, *starts_obj, *flags_obj;
+    PyObject *root, *paths_arg, *paths = NULL, *sizes_obj, *starts_obj, *flags_obj, *mtimes_obj = Py_None;
+    PyObject *spans_obj = Py_None;
     int algos;
     long long piece_start, piece_end, piece_length;
-    if (!PyArg_ParseTuple(args, "O&OOOOiLLL", PyUnicode_FSConverter, &root, &paths_arg, &sizes_obj,
-                          &starts_obj, &flags_obj, &algos, &piece_start, &piece_end, &piece_length))
+    if (!PyArg_ParseTuple(args, "O&OOOOiLLL|OO", PyUnicode_FSConverter, &root, &paths_arg, &sizes_obj, &starts_obj,
+                          &flags_obj, &algos, &piece_start, &piece_end, &piece_length, &mtimes_obj, &spans_obj))
         return NULL;
-    Py_buffer sizes = {0}, starts = {0}, flags = {0};
+    Py_buffer sizes = {0}, starts = {0}, flags = {0}, mtimes = {0}, blob = {0}, spans = {0};
+    Buf copy = {0};
     PyObject *result = NULL, *digests = NULL, *codes = NULL, *values = NULL;
     Job job;
     memset(&job, 0, sizeof job);
-    paths = PySequence_Tuple(paths_arg); /* our own references: the items outlive the GIL-free loop */
+    /* our own references: the items outlive the GIL-free loop */
+    int spanned = spans_obj != Py_None;
+    paths = spanned ? Py_NewRef(paths_arg) : PySequence_Tuple(paths_arg);
     if (!paths) {
         Py_DECREF(root);
         return NULL;
     }
-    Py_ssize_t count = PyTuple_GET_SIZE(paths);
+    Py_ssize_t count = spanned ? PyObject_Length(sizes_obj) / 8 : PyTuple_GET_SIZE(paths);
+    if (count < 0) goto done;
     job.rootfd = -1;
     job.hashers.algos = algos & (ALGO_XXH3 | ALGO_SHA256 | ALGO_MD5);
     job.paths = PyMem_Calloc(count ? count : 1, sizeof(char *));
@@ -316,13 +393,24 @@ static PyObject *read_group(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "flags: one byte per path expected");
         goto done;
     }
-    for (Py_ssize_t i = 0; i < count; i++) {
+    if (spanned && (PyObject_GetBuffer(paths, &blob, PyBUF_SIMPLE) || PyObject_GetBuffer(spans_obj, &spans, PyBUF_SIMPLE) ||
+                    split_paths(&blob, &spans, count, &copy, job.paths)))
+        goto done;
+    for (Py_ssize_t i = 0; !spanned && i < count; i++) {
         PyObject *item = PyTuple_GET_ITEM(paths, i);
         if (!PyBytes_Check(item)) {
             PyErr_SetString(PyExc_TypeError, "paths must be bytes");
             goto done;
         }
         job.paths[i] = PyBytes_AS_STRING(item);
+    }
+    if (mtimes_obj != Py_None) {
+        if (job.hashers.algos != (ALGO_XXH3 | ALGO_SHA256 | ALGO_MD5)) {
+            PyErr_SetString(PyExc_ValueError, "record lines need all three file hashes");
+            goto done;
+        }
+        if (int64_view(mtimes_obj, &mtimes, count, "mtimes") != 0) goto done;
+        job.mtimes = mtimes.buf;
     }
     size_t width = digest_width(job.hashers.algos);
     digests = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)width);
@@ -354,7 +442,10 @@ static PyObject *read_group(PyObject *self, PyObject *args) {
     if (job.rootfd < 0) {
         open_errno = errno;
     } else {
-        for (Py_ssize_t i = 0; i < count && !job.oom; i++) read_one(&job, i);
+        for (Py_ssize_t i = 0; i < count && !job.oom; i++) {
+            read_one(&job, i);
+            record(&job, i);
+        }
         close(job.rootfd);
     }
     Py_END_ALLOW_THREADS
@@ -369,10 +460,11 @@ static PyObject *read_group(PyObject *self, PyObject *args) {
         goto done;
     }
     /* y# gives None for a NULL pointer: an empty buffer must still come back as b"" */
-    result = Py_BuildValue("OOOy#y#y#L", digests, codes, values, bytes_or_empty(&job.sink.head),
+    result = Py_BuildValue("OOOy#y#y#Ly#y#", digests, codes, values, bytes_or_empty(&job.sink.head),
                            (Py_ssize_t)job.sink.head.len, bytes_or_empty(&job.sink.pieces),
                            (Py_ssize_t)job.sink.pieces.len, bytes_or_empty(&job.sink.tail),
-                           (Py_ssize_t)job.sink.tail.len, (long long)job.nbytes);
+                           (Py_ssize_t)job.sink.tail.len, (long long)job.nbytes, bytes_or_empty(&job.lines),
+                           (Py_ssize_t)job.lines.len, bytes_or_empty(&job.line_ends), (Py_ssize_t)job.line_ends.len);
 
 done:
     if (job.pieces) sink_free(&job.sink);
@@ -382,6 +474,12 @@ done:
     if (sizes.obj) PyBuffer_Release(&sizes);
     if (starts.obj) PyBuffer_Release(&starts);
     if (flags.obj) PyBuffer_Release(&flags);
+    if (mtimes.obj) PyBuffer_Release(&mtimes);
+    if (blob.obj) PyBuffer_Release(&blob);
+    if (spans.obj) PyBuffer_Release(&spans);
+    free(copy.data);
+    free(job.lines.data);
+    free(job.line_ends.data);
     Py_XDECREF(digests);
     Py_XDECREF(codes);
     Py_XDECREF(values);
@@ -390,89 +488,8 @@ done:
     return result;
 }
 
-/* Non-directory entries under the open folder `fd` (which this closes), real subfolders included;
- * `path` holds the folder's path and, on failure, the path of the folder that could not be listed. */
-static int64_t count_under(int fd, Buf *path) {
-    DIR *dir = fdopendir(fd);
-    if (!dir) {
-        close(fd);
-        return -1;
-    }
-    int64_t count = 0;
-    size_t base = path->len;
-    struct dirent *entry;
-    for (errno = 0; (entry = readdir(dir)) != NULL; errno = 0) {
-        const char *name = entry->d_name;
-        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-        int is_dir = entry->d_type == DT_DIR;
-        if (entry->d_type == DT_UNKNOWN) {
-            struct stat st;
-            is_dir = fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
-        }
-        if (!is_dir) {
-            count++;
-            continue;
-        }
-        path->len = base;
-        if (buf_add(path, (const unsigned char *)"/", 1) || buf_add(path, (const unsigned char *)name, strlen(name) + 1)) {
-            errno = ENOMEM;
-            break;
-        }
-        path->len--; /* keep the NUL terminator out of the length */
-        int sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        int64_t below = sub < 0 ? -1 : count_under(sub, path);
-        if (below < 0) {
-            int saved = errno;
-            closedir(dir);
-            errno = saved;
-            return -1; /* path names the failing folder */
-        }
-        count += below;
-    }
-    int failed = errno;
-    closedir(dir);
-    path->len = base;
-    if (failed) {
-        errno = failed;
-        return -1;
-    }
-    path->data[base] = 0;
-    return count;
-}
-
-static PyObject *count_entries(PyObject *self, PyObject *args) {
-    PyObject *root;
-    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &root)) return NULL;
-    Buf path = {0};
-    int64_t count = -1;
-    int error = ENOMEM;
-    if (buf_add(&path, (const unsigned char *)PyBytes_AS_STRING(root), (size_t)PyBytes_GET_SIZE(root) + 1) == 0) {
-        path.len--;
-        Py_BEGIN_ALLOW_THREADS
-        int fd = open((const char *)path.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        count = fd < 0 ? -1 : count_under(fd, &path);
-        error = errno;
-        Py_END_ALLOW_THREADS
-    }
-    PyObject *result = NULL;
-    if (count >= 0) {
-        result = PyLong_FromLongLong(count);
-    } else if (path.data) {
-        PyObject *where = PyUnicode_DecodeFSDefaultAndSize((const char *)path.data, (Py_ssize_t)path.len);
-        errno = error;
-        if (where) PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, where);
-        Py_XDECREF(where);
-    } else {
-        PyErr_NoMemory();
-    }
-    free(path.data);
-    Py_DECREF(root);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"read_group", read_group, METH_VARARGS, "Read a batch of files once, GIL released: file and piece hashes."},
-    {"count_entries", count_entries, METH_VARARGS, "Count the non-directory entries under a folder, GIL released."},
     {NULL, NULL, 0, NULL},
 };
 

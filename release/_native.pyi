@@ -10,6 +10,7 @@ def read_group(
     piece_start: int,
     piece_end: int,
     piece_length: int,
+    mtimes: bytes | None = None,
+    spans: bytes | None = None,
     /,
-) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, int]: ...
-def count_entries(root: str, /) -> int: ...
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, int, bytes, bytes]: ...

@@ -23,6 +23,9 @@
  *               with a listed subset and extension (the layout columns below are then 0)
  *   bucket      bytes of int32: NNNN;  ids: bytes of int64: ID;  ext: bytes of int8: extension index
  *
+ * path_layout(blob, ends, subsets, extensions) -> (subset, bucket, ids, ext): the same layout columns
+ *   for paths given as one blob and their int64 end offsets (a walked tree's FileTable).
+ *
  * check_lines(data) -> (lines, slow): see below; verify's first pass over the whole manifest.
  * line_stats(data, limit) -> (lines, first too long): the reader's line count and bound.
  */
@@ -309,7 +312,46 @@ static PyObject *line_stats(PyObject *self, PyObject *args) {
     return Py_BuildValue("(nn)", index + 1, first);
 }
 
+static PyObject *path_layout(PyObject *self, PyObject *args) {
+    Py_buffer blob, ends;
+    PyObject *subsets_arg, *exts_arg, *result = NULL;
+    Names subsets, exts;
+    if (!PyArg_ParseTuple(args, "y*y*O!O!", &blob, &ends, &PyTuple_Type, &subsets_arg, &PyTuple_Type, &exts_arg))
+        return NULL;
+    Py_ssize_t n = ends.len / 8;
+    PyObject *subset = NULL, *bucket = NULL, *ids = NULL, *ext = NULL;
+    if (names_from(subsets_arg, &subsets, "subsets") || names_from(exts_arg, &exts, "extensions")) goto done;
+    subset = PyBytes_FromStringAndSize(NULL, n);
+    bucket = PyBytes_FromStringAndSize(NULL, n * 4);
+    ids = PyBytes_FromStringAndSize(NULL, n * 8);
+    ext = PyBytes_FromStringAndSize(NULL, n);
+    if (!subset || !bucket || !ids || !ext) goto done;
+    const int64_t *end = ends.buf;
+    int8_t *sub = (int8_t *)PyBytes_AS_STRING(subset), *ex = (int8_t *)PyBytes_AS_STRING(ext);
+    int32_t *bk = (int32_t *)PyBytes_AS_STRING(bucket);
+    int64_t *id = (int64_t *)PyBytes_AS_STRING(ids), start = 0;
+    for (Py_ssize_t i = 0; i < n; start = end[i++]) {
+        if (start < 0 || end[i] < start || end[i] > blob.len) {
+            PyErr_SetString(PyExc_ValueError, "ends: offsets into the blob, ascending, expected");
+            goto done;
+        }
+        id[i] = bk[i] = ex[i] = 0;
+        sub[i] = (int8_t)layout((const char *)blob.buf + start, (size_t)(end[i] - start), &subsets, &exts, &bk[i], &id[i],
+                                &ex[i]);
+    }
+    result = PyTuple_Pack(4, subset, bucket, ids, ext);
+done:
+    Py_XDECREF(subset);
+    Py_XDECREF(bucket);
+    Py_XDECREF(ids);
+    Py_XDECREF(ext);
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&ends);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"path_layout", path_layout, METH_VARARGS, "Cut subset/NNNN/ID.ext paths (a blob and end offsets) into columns."},
     {"line_stats", line_stats, METH_VARARGS, "Count the lines of a block; find the first over a limit."},
     {"scan_records", scan_records, METH_VARARGS, "Tokenise canonical manifest record lines into columns."},
     {"check_lines", check_lines, METH_VARARGS, "Find the record lines that need a full parse."},

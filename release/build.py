@@ -14,17 +14,18 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
 from release.atomic import OutputSet, is_stdout
 from release.errors import BadInput
 from release.hashing import ALL_ALGORITHMS, IO_DEPTH, HashEngine, reader_threads
-from release.manifest.build import Planned, header_for, plan_rows
+from release.manifest.build import header_for, plan_rows
 from release.manifest.io import ManifestReader, ManifestWriter
 from release.manifest.journal import JournalWriter, journals_of, read_journal, remove_journals
 from release.models import ManifestRecord
 from release.progress import ProgressFn, Ticker, no_progress
-from release.readpass import SinglePass, share
+from release.readpass import PlanChunk, SinglePass, share
 from release.torrents.build import Prepared, TorrentJob, TorrentsReport, prepare_job, write_torrents
 from release.tree import scan_tree, table_of
 from release.walk import FileTable
@@ -83,7 +84,7 @@ def build_manifest(
     read of every byte. Everything written appears together; a killed build resumes from its journal.
     `workers` walk the tree (processes); `io_depth` files are read at a time (threads, GIL released)."""
     readers = reader_threads(workers, io_depth)
-    table, skipped = scan_tree(root, progress, workers)
+    table, skipped = scan_tree(root, progress, readers)
     header = header_for(table, release or root.resolve().name)
     journaled = _journaled(output)
     journals = journals_of(output) if journaled else []
@@ -149,6 +150,6 @@ def build_torrents(
     return write_torrents(table, prepared, single.piece_hashes(), job.output, job.profiles)
 
 
-def _shard_order(prepared: Prepared) -> Iterator[Planned]:
+def _shard_order(prepared: Prepared) -> Iterator[PlanChunk]:
     """Every shard's rows, shard by shard: one stream at a time."""
-    return ((row, None) for rows in prepared.rows for row in rows.tolist())
+    return (PlanChunk(np.asarray(rows, np.int64), None) for rows in prepared.rows)

@@ -72,6 +72,8 @@ class FilesRead(NamedTuple):
     pieces: bytes  # SHA-1 of every piece wholly inside the span
     tail: bytes  # stream bytes after its last piece boundary
     nbytes: int  # bytes read
+    lines: bytes  # with mtimes: the record line of each hashed file (none for one that failed)
+    line_ends: bytes  # int64 end offset in `lines` of each hashed file's line
 
     def hex_digests(self, index: int, algorithms: tuple[str, ...] = ALL_ALGORITHMS) -> tuple[str, ...]:
         """File `index`'s digests as hex, for the `algorithms` it was read with (ALL_ALGORITHMS order)."""
@@ -84,29 +86,49 @@ class FilesRead(NamedTuple):
         return int.from_bytes(self.values[8 * index : 8 * index + 8], "little", signed=True)
 
 
+def _int64s(values: Sequence[int] | np.ndarray) -> bytes:
+    return values.astype(np.int64).tobytes() if isinstance(values, np.ndarray) else array("q", values).tobytes()
+
+
+class PathSpans(NamedTuple):
+    """Paths as spans of one buffer (a FileTable's blob): path i is blob[spans[i, 0]:spans[i, 1]]."""
+
+    blob: bytes | bytearray
+    spans: np.ndarray  # int64, (files, 2)
+
+
 def read_files(
     root: str,
-    paths: Sequence[bytes],
+    paths: Sequence[bytes] | PathSpans,
     sizes: Sequence[int] | np.ndarray,
     *,
     algorithms: Sequence[str] = ALL_ALGORITHMS,
     hash_flags: bytes | None = None,
-    starts: Sequence[int] | None = None,
+    starts: Sequence[int] | np.ndarray | None = None,
     span: tuple[int, int, int] = (0, 0, 0),
+    mtimes: np.ndarray | None = None,
 ) -> FilesRead:
     """Read each file under `root` once, in C with the GIL released: file hashes and piece hashes.
 
     A file is checked to be regular and of its expected size before it is read; a symlink is never
     followed. `hash_flags` (one byte per file, default all 1) says which files get `algorithms`;
     with `span` = (stream start, stream end, piece length), the bytes of each file from its
-    `starts` offset on feed a SHA-1 piece stream covering [start, end) (see readpass).
+    `starts` offset on feed a SHA-1 piece stream covering [start, end) (see readpass). `paths` is a
+    list, or spans of one buffer. With `mtimes` (all three algorithms), each hashed file's manifest
+    record line is written too, in C.
     """
-    flags = hash_flags if hash_flags is not None else HASH * len(paths)
-    sizes_raw = sizes.astype(np.int64).tobytes() if isinstance(sizes, np.ndarray) else array("q", sizes).tobytes()
+    flags = hash_flags if hash_flags is not None else HASH * len(sizes)
     mask = sum(ALGORITHM_BITS[name] for name in algorithms)
-    starts_raw = array("q", starts).tobytes() if starts is not None else None
+    starts_raw = _int64s(starts) if starts is not None else None
+    mtimes_raw = _int64s(mtimes) if mtimes is not None else None
     start, end, length = span
-    return FilesRead(*_native.read_group(root, paths, sizes_raw, starts_raw, flags, mask, start, end, length))
+    names: object = paths
+    spans = None
+    if isinstance(paths, PathSpans):
+        names, spans = paths.blob, paths.spans.astype(np.int64).tobytes()
+    sizes_raw = _int64s(sizes)
+    raw = _native.read_group(root, names, sizes_raw, starts_raw, flags, mask, start, end, length, mtimes_raw, spans)
+    return FilesRead(*raw)
 
 
 @functools.cache

@@ -23,8 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from release.errors import InputIOError
-from release.hashing import BATCH_BYTES, BATCH_FILES, Code, HashEngine, describe, read_files
-from release.manifest.io import record_line
+from release.hashing import BATCH_BYTES, BATCH_FILES, Code, HashEngine, describe, read_files, row_batches
 from release.progress import Ticker
 from release.walk import FileTable
 
@@ -75,13 +74,12 @@ def stream_offsets(shard_of: np.ndarray, sizes: np.ndarray, order: np.ndarray) -
     return offset, [int(t) for t in totals[:shards]]
 
 
-class Item(NamedTuple):
-    """One file of a group: manifest position, table row, where its stream bytes start, hash the file?"""
+class PlanChunk(NamedTuple):
+    """Consecutive table rows in manifest order; per row the earlier record's line when it can be
+    reused (`lines` None: none can, every row is read)."""
 
-    position: int
-    row: int
-    piece_from: int
-    hash_file: bool
+    rows: np.ndarray  # int64
+    lines: list[bytes | None] | None
 
 
 class Group(NamedTuple):
@@ -91,13 +89,18 @@ class Group(NamedTuple):
     start: int
     end: int
     piece_length: int
-    items: list[Item]
+    positions: np.ndarray  # int64: each file's manifest position
+    rows: np.ndarray  # int64: its table row
+    piece_from: np.ndarray  # int64: where its stream bytes start (shard groups)
+    hash_file: np.ndarray  # bool: compute its file hashes (and record line)
 
 
 class GroupResult(NamedTuple):
     """What a worker returns for one group."""
 
-    lines: list[tuple[int, bytes]]  # (manifest position, record line) of the files hashed
+    positions: np.ndarray  # manifest positions of the files hashed, ascending
+    lines: bytes  # their record lines, in that order (none for a file that failed)
+    ends: np.ndarray  # int64 end offset of each one's line in `lines`
     head: bytes  # stream bytes before the group's first piece boundary
     pieces: bytes  # SHA-1 of every piece wholly inside the group
     tail: bytes  # stream bytes after its last piece boundary
@@ -156,32 +159,30 @@ def _problem(code: Code, value: int, size: int) -> str:
 
 
 def hash_group(group: Group) -> GroupResult:
-    """Worker side: read every file of the group once (natively); record lines and piece hashes."""
+    """Worker side: read every file of the group once, natively, GIL released: its record lines (written
+    in C, the canonical form of `manifest.io.record_line`) and piece hashes."""
     root, table = _STATE["root"], _STATE["table"]
-    items = group.items
-    rows = [item.row for item in items]
-    sizes = [table.size(row) for row in rows]
+    rows = group.rows
+    sizes = table.sizes()[rows]
     pieces = group.shard >= 0
     got = read_files(
         root,
-        [table.path_bytes(row) for row in rows],
+        table.spans(rows),
         sizes,
-        hash_flags=bytes(item.hash_file for item in items),
-        starts=[item.piece_from for item in items] if pieces else None,
+        hash_flags=group.hash_file.astype(np.uint8).tobytes(),
+        starts=group.piece_from if pieces else None,
         span=(group.start, group.end, group.piece_length) if pieces else (0, 0, 0),
+        mtimes=table.mtimes()[rows] if group.hash_file.any() else None,
     )
-    lines: list[tuple[int, bytes]] = []
-    errors: list[str] = []
-    for n, item in enumerate(items):
-        code = got.codes[n]
-        if code:  # the build fails; an empty line keeps the output order moving until then
-            errors.append(f"{table.path(item.row)}: {_problem(Code(code), got.value(n), sizes[n])}")
-            if item.hash_file:
-                lines.append((item.position, b""))
-        elif item.hash_file:
-            line = record_line(table.path(item.row), sizes[n], table.mtime_ns(item.row), *got.hex_digests(n))
-            lines.append((item.position, line))
-    return GroupResult(lines, got.head, got.pieces, got.tail, errors, got.nbytes)
+    # a file that failed has an empty line: the build fails, but the output order keeps moving until then
+    errors = [
+        f"{table.path(int(rows[n]))}: {_problem(Code(got.codes[n]), got.value(n), int(sizes[n]))}"
+        for n in np.flatnonzero(np.frombuffer(got.codes, np.uint8)).tolist()
+    ]
+    ends = np.frombuffer(got.line_ends, np.int64)
+    return GroupResult(
+        group.positions[group.hash_file], got.lines, ends, got.head, got.pieces, got.tail, errors, got.nbytes
+    )
 
 
 class _Pending:
@@ -189,10 +190,16 @@ class _Pending:
         self.start = start
         self.end = start  # stream end (shard groups)
         self.nbytes = 0  # bytes to read
-        self.items: list[Item] = []
+        self.positions: list[int] = []
+        self.rows: list[int] = []
+        self.piece_from: list[int] = []
+        self.hash_file: list[bool] = []
 
-
-Planned = tuple[int, bytes | None]  # (table row, its reused manifest line or None)
+    def add(self, position: int, row: int, piece_from: int, hash_file: bool) -> None:
+        self.positions.append(position)
+        self.rows.append(row)
+        self.piece_from.append(piece_from)
+        self.hash_file.append(hash_file)
 
 
 class SinglePass:
@@ -212,11 +219,12 @@ class SinglePass:
             ]
         self.hashed_files = 0
         self.hashed_bytes = 0
-        self._done: dict[int, bytes] = {}
+        self._done: dict[int, tuple[int, bytes]] = {}  # first position -> (lines, their bytes)
         self._next = 0
         self._pending: dict[int, _Pending] = {}
+        self._guard = 0  # the position before which no group is forced out for the reorder window
 
-    def run(self, engine: HashEngine, planned: Iterator[Planned]) -> Iterator[bytes]:
+    def run(self, engine: HashEngine, planned: Iterator[PlanChunk]) -> Iterator[bytes]:
         """Consume `planned` (manifest order); yield runs of record lines in that order (none unless hashing files)."""
         sent: deque[Group] = deque()
 
@@ -248,26 +256,55 @@ class SinglePass:
     def _take(self, group: Group, result: GroupResult) -> None:
         if group.shard >= 0 and not result.errors and not self.errors:
             self.stitchers[group.shard].add(group, result)
-        for position, line in result.lines:
-            self._done[position] = line
+        positions, ends = result.positions, result.ends
+        if len(positions):  # runs of consecutive positions: one entry each, not one per line
+            cuts = np.flatnonzero(np.diff(positions) != 1) + 1
+            for first, last in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(positions)].tolist(), strict=True):
+                low = int(ends[first - 1]) if first else 0
+                self._done[int(positions[first])] = (last - first, result.lines[low : int(ends[last - 1])])
         self.errors.extend(result.errors)
-        self.ticker.add(len(group.items), result.nbytes)
+        self.ticker.add(len(group.rows), result.nbytes)
 
     def _flush(self) -> bytes:
         lines = []
         while self._next in self._done:
-            lines.append(self._done.pop(self._next))
-            self._next += 1
+            count, run = self._done.pop(self._next)
+            lines.append(run)
+            self._next += count
         return b"".join(lines)
 
-    def _groups(self, planned: Iterator[Planned]) -> Iterator[Group]:
+    def _groups(self, planned: Iterator[PlanChunk]) -> Iterator[Group]:
+        position = 0
+        for chunk in planned:
+            if chunk.lines is None and self.streams is None and self.hash_files:
+                yield from self._pending_groups()
+                yield from self._plain_groups(position, chunk.rows)
+            else:
+                yield from self._chunk_groups(position, chunk)
+            position += len(chunk.rows)
+        yield from self._pending_groups()
+
+    def _pending_groups(self) -> Iterator[Group]:
+        for shard in sorted(self._pending, key=lambda s: self._pending[s].positions[0]):
+            yield self._group(shard)
+
+    def _plain_groups(self, position: int, rows: np.ndarray) -> Iterator[Group]:
+        """Rows that are all hashed and feed no shard: groups cut on whole columns."""
+        sizes = self.table.sizes()[rows]
+        self.hashed_files += len(rows)
+        self.hashed_bytes += int(sizes.sum())
+        for part in row_batches(sizes, np.arange(len(rows)), BATCH_FILES):
+            yield Group(-1, 0, 0, 0, part + position, rows[part], sizes[part], np.ones(len(part), bool))
+
+    def _chunk_groups(self, base: int, chunk: PlanChunk) -> Iterator[Group]:
         table, streams = self.table, self.streams
-        guard = 0
-        for position, (row, line) in enumerate(planned):
+        for offset, row in enumerate(chunk.rows.tolist()):
+            position = base + offset
+            line = chunk.lines[offset] if chunk.lines is not None else None
             size = table.size(row)
             hash_file = self.hash_files and line is None
             if self.hash_files and line is not None:
-                self._done[position] = line
+                self._done[position] = (1, line)
             shard, piece_from = -1, size
             if streams is not None:
                 piece_from = streams.piece_from(row, size)
@@ -278,7 +315,7 @@ class SinglePass:
                 if pending is None:
                     start = int(streams.offset[row]) + piece_from if streams is not None and shard >= 0 else 0
                     pending = self._pending[shard] = _Pending(start)
-                pending.items.append(Item(position, row, piece_from, hash_file))
+                pending.add(position, row, piece_from, hash_file)
                 if hash_file:
                     self.hashed_files += 1
                     self.hashed_bytes += size
@@ -287,27 +324,35 @@ class SinglePass:
                 pending.nbytes += size if hash_file else size - piece_from
                 if self._full(shard, pending):
                     yield self._group(shard)
-            if self.hash_files and position - self._next > REORDER_WINDOW and position >= guard:
-                guard = position + REORDER_WINDOW // 4
+            if self.hash_files and position - self._next > REORDER_WINDOW and position >= self._guard:
+                self._guard = position + REORDER_WINDOW // 4
                 yield self._oldest()
-        for shard in sorted(self._pending, key=lambda s: self._pending[s].items[0].position):
-            yield self._group(shard)
 
     def _full(self, shard: int, pending: _Pending) -> bool:
         if shard < 0:
-            return len(pending.items) >= BATCH_FILES or pending.nbytes >= BATCH_BYTES
+            return len(pending.rows) >= BATCH_FILES or pending.nbytes >= BATCH_BYTES
         assert self.streams is not None
         limit = max(GROUP_BYTES, 8 * self.streams.piece_length[shard])
-        return pending.nbytes >= limit or len(pending.items) >= GROUP_FILES
+        return pending.nbytes >= limit or len(pending.rows) >= GROUP_FILES
 
     def _group(self, shard: int) -> Group:
         pending = self._pending.pop(shard)
         length = self.streams.piece_length[shard] if self.streams is not None and shard >= 0 else 0
-        return Group(shard, pending.start, pending.end, length, pending.items)
+        return Group(
+            shard,
+            pending.start,
+            pending.end,
+            length,
+            np.array(pending.positions, np.int64),
+            np.array(pending.rows, np.int64),
+            np.array(pending.piece_from, np.int64),
+            np.array(pending.hash_file, bool),
+        )
 
     def _oldest(self) -> Group:
         """The pending group holding the oldest position (or an empty one, to let results drain)."""
         if not self._pending:
-            return Group(-1, 0, 0, 0, [])
-        shard = min(self._pending, key=lambda s: self._pending[s].items[0].position)
+            empty = np.zeros(0, np.int64)
+            return Group(-1, 0, 0, 0, empty, empty, empty, np.zeros(0, bool))
+        shard = min(self._pending, key=lambda s: self._pending[s].positions[0])
         return self._group(shard)

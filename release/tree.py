@@ -3,7 +3,7 @@
 Every command that accepts "ROOT or MANIFEST" reads it through `files_of`: regular files only,
 symlinks never followed, names that are not UTF-8 and special files left out (and counted in
 `skipped`), and a folder that cannot be listed is an error, never a silent hole in a plan or a list.
-`scan_tree` is the same walk for millions of files at once, on every core, into a FileTable.
+`scan_tree` is the same walk for millions of files at once (listed in C on threads), into a FileTable.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from release.errors import BadInput, InputIOError
 from release.hashing import HashEngine, batched
 from release.manifest.io import ManifestReader
 from release.progress import ProgressFn, Ticker, no_progress
-from release.walk import FileTable, WalkEntry, list_dir, walk
+from release.walk import FILE_KIND, FileTable, WalkEntry, list_dir, list_tree, walk
 
 Skipped = list[tuple[str, str]]  # (path, kind) of entries left out: symlink, special, undecodable
 
@@ -71,15 +73,6 @@ def table_of(source: Path, progress: ProgressFn = no_progress, workers: int | No
     return table, []
 
 
-def _walk_dirs(root: str, folders: list[str]) -> tuple[FileTable, Skipped]:
-    """Worker side: walk whole folders into a table; return it with the skipped entries (errors raise)."""
-    table = FileTable()
-    skipped: Skipped = []
-    for file in _walked(Path(root), folders, skipped):
-        table.add(file.path, file.size, file.mtime_ns)
-    return table, skipped
-
-
 def _top_levels(root: Path, depth: int = 2) -> tuple[list[WalkEntry], list[str]]:
     """Entries of the first `depth` levels, and the folders below them (bucket folders) to walk in parallel."""
     entries: list[WalkEntry] = []
@@ -98,7 +91,8 @@ def _top_levels(root: Path, depth: int = 2) -> tuple[list[WalkEntry], list[str]]
 
 
 def scan_tree(root: Path, progress: ProgressFn = no_progress, workers: int | None = None) -> tuple[FileTable, Skipped]:
-    """Walk `root` into a FileTable of regular files (bucket folders listed on the workers).
+    """Walk `root` into a FileTable of regular files: the bucket folders are listed in C on `workers`
+    threads (GIL released; more threads than cores keep a cold disk's queue full), in walk order.
 
     Returns the table with the skipped (path, kind) entries, sorted: symlinks, special files and names
     that are not UTF-8. A folder that cannot be listed is an error: a manifest must not silently miss files.
@@ -116,11 +110,14 @@ def scan_tree(root: Path, progress: ProgressFn = no_progress, workers: int | Non
         raise walk_error(root, errors[0])
     ticker = Ticker(progress, "walk", len(folders), unit="folders")
     groups = list(batched(folders, limit=8))
-    with HashEngine(workers) as engine:  # a folder that cannot be listed raises in its worker, in folder order
-        walked = engine.map_batches(partial(_walk_dirs, str(root)), groups)
-        for group, (part, part_skipped) in zip(groups, walked, strict=True):
-            table.extend(part)
-            skipped.extend(part_skipped)
-            ticker.add(len(group), part.total_bytes())
+    with HashEngine(workers, threads=True) as engine:
+        for group, listing in zip(groups, engine.map_batches(partial(list_tree, str(root)), groups), strict=True):
+            others = np.flatnonzero(listing.kinds != FILE_KIND).tolist()
+            found = [listing.entry(row, str(root)) for row in others]
+            if failed := [entry for entry in found if entry.kind == "error"]:
+                raise walk_error(root, failed[0])
+            skipped.extend((entry.path, entry.kind) for entry in found)
+            table.extend_listing(listing)
+            ticker.add(len(group), int(listing.sizes[listing.kinds == FILE_KIND].sum()))
     ticker.finish()
     return table, sorted(skipped)

@@ -28,7 +28,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel
 
-from release import _native
+from release import _listing
 from release.errors import BadInput, InputIOError
 from release.filelists import list_line, read_list
 from release.hashing import (
@@ -281,7 +281,7 @@ class Tally:
 def count_entries(root: Path) -> int:
     """Non-directory entries under `root` (files, symlinks, specials), from directory listings only (in C)."""
     try:
-        return _native.count_entries(str(root))
+        return _listing.count_entries(str(root))
     except OSError as exc:
         raise InputIOError(exc.filename, f"cannot list folder: {exc.strerror}") from exc
 

@@ -9,14 +9,17 @@ order without millions of Python objects.
 from __future__ import annotations
 
 import os
-import stat
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
+from release import _listing
+from release.hashing import PathSpans
 from release.layout import RANK_SHIFT, packed_key
+from release.pathcols import packed_keys
 
 UNDECODABLE = "undecodable"  # an entry whose name is not UTF-8: reported (escaped), left out, never descended
 
@@ -40,6 +43,57 @@ class WalkEntry:
     detail: str | None = None
 
 
+KINDS = ("file", "symlink", "special", UNDECODABLE, "dir", "error")  # _listing's kind codes, in order
+FILE_KIND = 0
+
+
+class Listing(NamedTuple):
+    """Entries of folders as columns (`_listing.list_tree`): paths in one blob, one array entry each."""
+
+    blob: bytes
+    ends: np.ndarray  # int64 end offset of each path in blob
+    sizes: np.ndarray  # int64: file size; errno for an 'error' entry
+    mtimes: np.ndarray  # int64 ns
+    kinds: np.ndarray  # uint8 index into KINDS
+
+    def path(self, row: int) -> str:
+        """Entry `row`'s path as text (surrogate escapes where it is not UTF-8)."""
+        return os.fsdecode(self.blob[self.ends[row - 1] if row else 0 : self.ends[row]])
+
+    def entry(self, row: int, root: str) -> WalkEntry:
+        """Entry `row` as a WalkEntry (a symlink's detail is its target, read under `root`)."""
+        kind, path = KINDS[self.kinds[row]], self.path(row)
+        if kind == UNDECODABLE:
+            return WalkEntry(display_name(path), kind, detail="name is not UTF-8")
+        if kind == "error":
+            return WalkEntry(path or ".", kind, detail=os.strerror(int(self.sizes[row])))
+        if kind == "file":
+            return WalkEntry(path, kind, int(self.sizes[row]), int(self.mtimes[row]))
+        return WalkEntry(path, kind, detail=_link_target(root, path) if kind == "symlink" else None)
+
+
+def _link_target(root: str, path: str) -> str:
+    try:
+        return os.readlink(os.path.join(root, path))
+    except OSError as exc:
+        return f"(unreadable: {exc.strerror})"
+
+
+def list_tree(root: str, folders: list[str], recursive: bool = True) -> Listing:
+    """The entries of `folders` (relative to `root`; "" is the root) as columns, in C with the GIL
+    released: sorted by name within each folder, never following links; `recursive` descends into
+    sub-folders in that order (the walk's order) instead of listing them. A folder that cannot be
+    listed and an entry that cannot be stat'ed are 'error' entries (sizes: the errno)."""
+    raw = _listing.list_tree(root, [os.fsencode(folder) for folder in folders], recursive)
+    return Listing(
+        raw[0],
+        np.frombuffer(raw[1], np.int64),
+        np.frombuffer(raw[2], np.int64),
+        np.frombuffer(raw[3], np.int64),
+        np.frombuffer(raw[4], np.uint8),
+    )
+
+
 def list_dir(root: str, folder: str) -> list[WalkEntry]:
     """The entries of one folder (relative to `root`), sorted by name, classified without following links.
 
@@ -47,32 +101,12 @@ def list_dir(root: str, folder: str) -> list[WalkEntry]:
     when its name is not UTF-8 (no manifest, list or torrent can carry it). Raises OSError when the
     folder itself cannot be listed.
     """
-    prefix = f"{folder}/" if folder else ""
-    with os.scandir(os.path.join(root, folder) if folder else root) as it:
-        found = sorted(it, key=lambda e: e.name)
-    out = []
-    for entry in found:
-        rel = prefix + entry.name
-        if not entry.name.isascii():
-            try:
-                entry.name.encode("utf-8")
-            except UnicodeEncodeError:
-                out.append(WalkEntry(prefix + display_name(entry.name), UNDECODABLE, detail="name is not UTF-8"))
-                continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            out.append(WalkEntry(rel, "error", detail=exc.strerror or str(exc)))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            out.append(WalkEntry(rel, "dir"))
-        elif stat.S_ISREG(st.st_mode):
-            out.append(WalkEntry(rel, "file", st.st_size, st.st_mtime_ns))
-        elif stat.S_ISLNK(st.st_mode):
-            out.append(WalkEntry(rel, "symlink", detail=os.readlink(entry.path)))
-        else:
-            out.append(WalkEntry(rel, "special"))
-    return out
+    listing = list_tree(root, [folder], recursive=False)
+    entries = [listing.entry(row, root) for row in range(len(listing.kinds))]
+    if entries and entries[0].kind == "error" and entries[0].path == (folder or "."):
+        errno_value = int(listing.sizes[0])
+        raise OSError(errno_value, os.strerror(errno_value), os.path.join(root, folder))
+    return entries
 
 
 def walk(root: str, top: str = "") -> Iterator[WalkEntry]:
@@ -123,6 +157,31 @@ class FileTable:
         self._mtimes.append(mtime_ns)
         self._blob += path.encode("utf-8", "surrogateescape")
         self._offsets.append(len(self._blob))
+
+    def extend_listing(self, listing: Listing) -> None:
+        """Append the files of a listing (other kinds are left out), keys computed on whole columns."""
+        rows = np.flatnonzero(listing.kinds == FILE_KIND)
+        if len(rows) == len(listing.kinds):
+            blob, ends = listing.blob, listing.ends
+        else:
+            starts = np.concatenate(([0], listing.ends[:-1]))
+            blob, ends = _gather(listing.blob, starts[rows], listing.ends[rows])
+        keys = packed_keys(blob, ends, lambda row: os.fsdecode(blob[ends[row - 1] if row else 0 : ends[row]]))
+        base = len(self._blob)
+        self._keys.frombytes(keys.tobytes())
+        self._sizes.frombytes(listing.sizes[rows].tobytes())
+        self._mtimes.frombytes(listing.mtimes[rows].tobytes())
+        self._offsets.frombytes((ends + base).tobytes())
+        self._blob += blob
+
+    def spans(self, rows: np.ndarray) -> PathSpans:
+        """The paths of `rows` as spans of the table's blob (the native read loop's form, nothing copied)."""
+        offsets = np.frombuffer(self._offsets, np.int64)
+        return PathSpans(self._blob, np.stack((offsets[rows], offsets[rows + 1]), axis=1))
+
+    def mtimes(self) -> np.ndarray:
+        """The mtimes of every row, as a read-only int64 view."""
+        return np.frombuffer(self._mtimes, dtype=np.int64) if len(self) else np.zeros(0, np.int64)
 
     def extend(self, other: FileTable) -> None:
         """Append every row of `other` (bulk copies, no per-row Python work)."""
@@ -193,3 +252,11 @@ class FileTable:
         """Yield (path, size, mtime_ns, packed key) in manifest order."""
         for row in self.order().tolist():
             yield self.path(row), self._sizes[row], self._mtimes[row], self._keys[row]
+
+
+def _gather(blob: bytes | bytearray, starts: np.ndarray, ends: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The spans [starts, ends) of a blob as a new blob and its end offsets."""
+    lengths = ends - starts
+    new_ends = np.cumsum(lengths)
+    index = np.repeat(starts - (new_ends - lengths), lengths) + np.arange(int(new_ends[-1]) if len(starts) else 0)
+    return np.frombuffer(blob, np.uint8)[index].tobytes(), new_ends

@@ -11,9 +11,7 @@ from release.errors import BadInput
 if TYPE_CHECKING:
     from release.publish.s3 import S3Store
 
-EndpointOpt = Annotated[
-    str | None, typer.Option(help="S3 endpoint (R2, B2, Wasabi, SeaweedFS, Ceph…); default: AWS.")
-]
+EndpointOpt = Annotated[str | None, typer.Option(help="S3 endpoint (R2, B2, Wasabi, SeaweedFS, Ceph…); default: AWS.")]
 ProfileOpt = Annotated[str | None, typer.Option(help="Profile of the AWS shared config/credentials files.")]
 RegionOpt = Annotated[str | None, typer.Option(help="Region (default: boto3's chain, e.g. AWS_DEFAULT_REGION).")]
 AddressingOpt = Annotated[str, typer.Option(help="auto, path or virtual (path for most self-hosted servers).")]

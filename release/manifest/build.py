@@ -5,13 +5,17 @@ The read itself (hashing, with or without torrents) is `release.build`, which ca
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 from release.hashing import ALL_ALGORITHMS
 from release.layout import SUBSET_RANK
 from release.manifest.io import record_line
 from release.manifest.merge import merge_join, record_path, unchanged
 from release.models import ManifestHeader, ManifestRecord, SubsetTotals
+from release.readpass import PlanChunk
 from release.walk import FileTable
 
 
@@ -28,17 +32,25 @@ def header_for(table: FileTable, release: str) -> ManifestHeader:
     )
 
 
-Planned = tuple[int, bytes | None]  # (table row, the earlier record's line when it can be reused)
+CHUNK_ROWS = 1 << 16
 
 
-def plan_rows(table: FileTable, sources: list[Iterable[ManifestRecord]]) -> Iterator[Planned]:
-    """Rows in manifest order, each with a reusable record line from the first of `sources` (earlier
-    manifests or build journals, each in manifest order) that holds the same file unchanged."""
-    rows: Iterator[tuple[int, ManifestRecord | None]] = ((row, None) for row in table.order().tolist())
+def plan_rows(table: FileTable, sources: list[Iterable[ManifestRecord]]) -> Iterator[PlanChunk]:
+    """Rows in manifest order, a chunk at a time, each with a reusable record line from the first of
+    `sources` (earlier manifests or build journals, each in manifest order) that holds the same file
+    unchanged. Without sources the chunks carry no lines: every row is read."""
+    order = table.order()
+    if not sources:
+        for start in range(0, len(order), CHUNK_ROWS):
+            yield PlanChunk(order[start : start + CHUNK_ROWS], None)
+        return
+    rows: Iterator[tuple[int, ManifestRecord | None]] = ((row, None) for row in order.tolist())
     for source in sources:
         rows = _attach(table, rows, source)
-    for row, record in rows:
-        yield row, record_line(**record.model_dump()) if record is not None else None
+    while chunk := list(itertools.islice(rows, CHUNK_ROWS)):
+        lines = [record_line(**record.model_dump()) if record is not None else None for _, record in chunk]
+        reused = any(line is not None for line in lines)
+        yield PlanChunk(np.array([row for row, _ in chunk], np.int64), lines if reused else None)
 
 
 def _attach(

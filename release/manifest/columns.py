@@ -9,7 +9,6 @@ column checks do not settle. The record order (subset, ID, path) is checked on t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, cast
@@ -19,12 +18,12 @@ import numpy as np
 from release import _records
 from release.errors import ManifestFormatError
 from release.hashing import DIGEST_BYTES
-from release.layout import EXTENSIONS, IMAGE_SUBSETS, RANK_SHIFT, SUBSET_RANK, parse_path, sort_key
+from release.layout import sort_key
 from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, parse_line
+from release.pathcols import EXTENSION_BYTES, SUBSET_NAMES, classify
 
 Scanned = tuple[bytes, list[bytes | None], bytes, bytes, bytes, bytes, bytes, bytes]  # _records.scan_records
 FIELDS: dict[str | None, int] = {None: 0, "xxh3_128": 1, "sha256": 2, "md5": 3}
-_EXTENSIONS = tuple(sorted(EXTENSIONS))
 INT64_MAX = (1 << 63) - 1
 
 
@@ -48,19 +47,9 @@ class Columns(NamedTuple):
         return sort_key(self.path(row))
 
 
-@functools.cache
-def _conforming() -> np.ndarray:
-    """[subset index, extension index] -> True when `subset/NNNN/ID.ext` conforms, asked of the layout."""
-    return np.array(
-        [[parse_path(f"{subset}/0000/1000.{ext}").problem is None for ext in _EXTENSIONS] for subset in IMAGE_SUBSETS]
-    )
-
-
 def read_columns(name: str, first_line: int, lines: list[bytes], field: str | None) -> Columns:
     """Validate and tokenise consecutive record lines; raise ManifestFormatError naming the line."""
-    raw = _records.scan_records(
-        lines, FIELDS[field], tuple(s.encode() for s in IMAGE_SUBSETS), tuple(e.encode() for e in _EXTENSIONS)
-    )
+    raw = _records.scan_records(lines, FIELDS[field], SUBSET_NAMES, EXTENSION_BYTES)
     fast = np.frombuffer(raw[0], np.uint8)
     paths = cast(list[bytes], raw[1])  # None where not fast: filled in below
     sizes = np.frombuffer(raw[2], np.int64).copy()
@@ -74,28 +63,10 @@ def read_columns(name: str, first_line: int, lines: list[bytes], field: str | No
         sizes[row] = record.size
         if field:
             digests[row] = np.frombuffer(bytes.fromhex(getattr(record, field)), np.uint8)
-    rank, bucket, keys = _classify(raw, paths)
+    rank, bucket, keys = classify(raw[4:], lambda row: paths[row].decode("utf-8", "surrogateescape"))
     columns = Columns(first_line, paths, sizes, digests, rank, bucket, keys)
     _check_order(name, columns)
     return columns
-
-
-def _classify(raw: Scanned, paths: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Subset rank, bucket and packed sort key of every path: columns first, parse_path for the rest."""
-    subset = np.frombuffer(raw[4], np.int8).astype(np.int64)
-    bucket = np.frombuffer(raw[5], np.int32).astype(np.int64)
-    ids = np.frombuffer(raw[6], np.int64).copy()
-    ext = np.frombuffer(raw[7], np.int8).astype(np.int64)
-    settled = (subset >= 0) & (ids % 1000 == bucket)
-    settled[settled] = _conforming()[subset[settled], ext[settled]]
-    ranks = np.array([SUBSET_RANK[s] for s in IMAGE_SUBSETS], np.int64)
-    rank = np.where(settled, ranks[np.maximum(subset, 0)], 0)
-    for row in np.flatnonzero(~settled).tolist():
-        parsed = parse_path(paths[row].decode("utf-8", "surrogateescape"))
-        rank[row] = SUBSET_RANK[parsed.subset]
-        bucket[row] = -1 if parsed.bucket is None else parsed.bucket
-        ids[row] = parsed.id or 0
-    return rank, bucket, (rank << RANK_SHIFT) | ids
 
 
 def _check_order(name: str, columns: Columns) -> None:

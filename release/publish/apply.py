@@ -353,4 +353,3 @@ def _finish(
     store.put_bytes(join_key(run.state_dir, PUBLISHED_STATE), state.model_dump_json(indent=1).encode())
     store.delete(join_key(run.state_dir, MARKER))
     report.published = True
-

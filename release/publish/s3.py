@@ -295,9 +295,7 @@ class S3Store:
         return aborted
 
     # uploads --------------------------------------------------------------------------------------
-    def upload(
-        self, key: str, path: str, size: int, md5: str, part_size: int, *, new: bool, replaces: str = ""
-    ) -> str:
+    def upload(self, key: str, path: str, size: int, md5: str, part_size: int, *, new: bool, replaces: str = "") -> str:
         """Upload a file under `key`; return its ETag. One PUT with Content-MD5 up to `part_size` bytes (so a
         corrupted upload is refused by the server), else multipart with one Content-MD5 a part. `new`: refuse
         to overwrite an object that appeared meanwhile (If-None-Match: *); `replaces`: the ETag the key must still
@@ -418,4 +416,3 @@ class S3Store:
 def join_key(*parts: str) -> str:
     """An object key from a prefix and path parts (no empty components, no leading slash)."""
     return "/".join(p.strip("/") for p in parts if p.strip("/"))
-

@@ -99,9 +99,14 @@ def render_config(settings: DaemonSettings) -> str:
         "read only = yes",
         "write only = no",
         "list = yes",
-        *(["# run by an ordinary user: it cannot chroot or switch users (symlinks are munged instead)",
-           "use chroot = no"] if settings.unprivileged else
-          [f"uid = {settings.uid}", f"gid = {settings.gid}", "use chroot = yes"]),
+        *(
+            [
+                "# run by an ordinary user: it cannot chroot or switch users (symlinks are munged instead)",
+                "use chroot = no",
+            ]
+            if settings.unprivileged
+            else [f"uid = {settings.uid}", f"gid = {settings.gid}", "use chroot = yes"]
+        ),
         "numeric ids = yes",
         "ignore nonreadable = yes",
         "# no deletes, no removing the server's files, no whole-tree --checksum reads",

@@ -228,9 +228,7 @@ def test_a_chunk_that_is_not_a_file_is_refused(cli: Callable[..., Run], tmp_path
     assert run.code == 2 and "not a regular file" in run.stderr
 
 
-def test_stats_says_when_metadata_lines_were_skipped(
-    cli: Callable[..., Run], tree_copy: Callable[[int], Path]
-) -> None:
+def test_stats_says_when_metadata_lines_were_skipped(cli: Callable[..., Run], tree_copy: Callable[[int], Path]) -> None:
     root = tree_copy(2017)
     chunk = sorted((root / "metadata").glob("2017*"))[0]
     with open(chunk, "a") as handle:

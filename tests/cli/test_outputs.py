@@ -176,8 +176,6 @@ def test_reconstruct_checks_the_whole_manifest_before_placing_a_file(
     lines = [reader.header.model_dump_json()] + [r.model_dump_json() for r in reader][:-1]
     short = tmp_path / "short.jsonl"
     short.write_text("\n".join(lines) + "\n")  # one record short: the count error is on the last line
-    run = cli(
-        "reconstruct", "danbooru2017", "--from", dataset.root(2019), "--to", tmp_path / "t", "--manifest", short
-    )
+    run = cli("reconstruct", "danbooru2017", "--from", dataset.root(2019), "--to", tmp_path / "t", "--manifest", short)
     assert run.code == 2 and "header announces" in run.stderr
     assert not (tmp_path / "t").exists() or not any((tmp_path / "t").rglob("*"))

@@ -113,7 +113,8 @@ def lt_leech(
         netns) else ([], f"127.0.0.1:{free_port()}")  # fmt: skip
     proc = subprocess.run(
         [*prefix, sys.executable, str(PEER_SCRIPT), "leech", str(torrent), str(save_path)]
-        + ["--listen", listen, "--timeout", str(timeout)] + (["--peer", peer] if peer else []),
+        + ["--listen", listen, "--timeout", str(timeout)]
+        + (["--peer", peer] if peer else []),
         capture_output=True,
         text=True,
         timeout=timeout + 30,

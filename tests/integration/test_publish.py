@@ -189,9 +189,7 @@ def test_credentials_and_bad_buckets_give_clear_errors_without_secrets(
 def test_the_bucket_is_the_web_seed(env: S3Server, dataset: Dataset, tmp_path: Path) -> None:
     env.bucket(WEB_BUCKET)
     publish(dataset.root(2019), dataset.manifests[2019], store(env, WEB_BUCKET, prefix="mirror"), name="d2019")
-    settings = TorrentSettings(
-        release="d2019", piece_length=65536, web_seeds=[f"{env.endpoint}/{WEB_BUCKET}/mirror/"]
-    )
+    settings = TorrentSettings(release="d2019", piece_length=65536, web_seeds=[f"{env.endpoint}/{WEB_BUCKET}/mirror/"])
     report = build_torrents(dataset.root(2019), TorrentJob(settings, tmp_path / "t"))
     torrent = Path(report.shards[0].file)
     result = lt_leech(torrent, tmp_path / "dl")  # no tracker, no peers: the bucket alone, read anonymously
@@ -245,9 +243,7 @@ def test_faults_are_survived_and_counted(env: S3Server, dataset: Dataset) -> Non
         "Body"].read())["release"] == "danbooru2017"  # fmt: skip
 
 
-def test_a_server_without_conditional_writes_is_named_and_can_be_published_to(
-    env: S3Server, dataset: Dataset
-) -> None:
+def test_a_server_without_conditional_writes_is_named_and_can_be_published_to(env: S3Server, dataset: Dataset) -> None:
     bucket = env.bucket("unconditional")
     host, port = env.endpoint.removeprefix("http://").split(":")
     with FaultProxy((host, int(port)), rate=0.0, conditional=False) as proxy:

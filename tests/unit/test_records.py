@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import zstandard
 
-from release import _native, _records
+from release import _listing, _records
 from release.errors import ManifestFormatError
 from release.hashing import STAT_ONLY, Code, read_files
 from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, pack, parse_path
-from release.manifest.columns import _EXTENSIONS, FIELDS, column_chunks, read_columns
+from release.manifest.columns import FIELDS, column_chunks, read_columns
 from release.manifest.io import ManifestReader, parse_line, prescan_paths, record_line
+from release.pathcols import EXTENSION_NAMES
 from tests.conftest import Dataset
 
 SUBSETS_B = tuple(s.encode() for s in IMAGE_SUBSETS)
-EXTENSIONS_B = tuple(e.encode() for e in _EXTENSIONS)
+EXTENSIONS_B = tuple(e.encode() for e in EXTENSION_NAMES)
 DIGESTS = {"xxh3_128": "0f" * 16, "sha256": "a1" * 32, "md5": "9c" * 16}
 
 
@@ -140,7 +141,7 @@ def test_layout_tokens_agree_with_parse_path_on_random_paths() -> None:
             -1 if parsed.bucket is None else parsed.bucket,
             pack(parsed),
         ), path
-    assert set(_EXTENSIONS) == EXTENSIONS
+    assert set(EXTENSION_NAMES) == EXTENSIONS
 
 
 def test_order_is_checked_within_and_across_chunks(tmp_path: Path) -> None:
@@ -176,9 +177,9 @@ def test_count_entries_counts_every_non_directory_below(tmp_path: Path) -> None:
     (tmp_path / "g").write_bytes(b"")
     (tmp_path / "link").symlink_to(tmp_path / "a")  # a link to a folder is an entry, not followed
     (tmp_path / "empty").mkdir()
-    assert _native.count_entries(str(tmp_path)) == 3
+    assert _listing.count_entries(str(tmp_path)) == 3
     with pytest.raises(OSError) as info:
-        _native.count_entries(str(tmp_path / "missing"))
+        _listing.count_entries(str(tmp_path / "missing"))
     assert info.value.filename == str(tmp_path / "missing")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
+import numpy as np
 import pytest
 
 from release.bencode import Value, encode
@@ -60,8 +61,9 @@ def test_groups_stitched_at_any_cut_give_the_pieces_of_the_whole_stream(length: 
                 span=(position, end, length),
             )
             assert got.codes == bytes(high - low) and got.nbytes == end - position
-            result = GroupResult([], got.head, got.pieces, got.tail, [], got.nbytes)
-            stitcher.add(Group(0, position, end, length, []), result)
+            none = np.zeros(0, np.int64)
+            result = GroupResult(none, b"", none, got.head, got.pieces, got.tail, [], got.nbytes)
+            stitcher.add(Group(0, position, end, length, none, none, none, np.zeros(0, bool)), result)
             position = end
         assert stitcher.finish(len(stream)) == _reference(stream, length)
 
