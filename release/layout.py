@@ -26,6 +26,8 @@ _FAST = re.compile(r"(original|512px)/([0-9]{4})/(0|[1-9][0-9]{0,11})\.([a-z0-9]
 _BUCKET = re.compile(r"[0-9]{4}")
 _CHUNK = re.compile(r"((?:19|20)[0-9]{2})[0-9]{12}")
 _YEAR_DIR = re.compile(r"(?:19|20)[0-9]{2}(?:-old)?")
+# Danbooru's own export (2021 on, see release.posts): post chunks and the tables shipped beside them
+_EXPORT_CHUNK = re.compile(r"(?:posts|tags|artists|notes|pools)[0-9]{12}\.json")
 
 
 class ParsedPath(NamedTuple):
@@ -109,9 +111,13 @@ def _parse_image(subset: str, parts: list[str]) -> ParsedPath:
 
 
 def _parse_metadata(parts: list[str]) -> ParsedPath:
-    if len(parts) == 2 and _CHUNK.fullmatch(parts[1]):
+    if len(parts) == 2 and (_CHUNK.fullmatch(parts[1]) or _EXPORT_CHUNK.fullmatch(parts[1])):
         return ParsedPath("metadata", None, None, None, None)
-    if len(parts) == 3 and _YEAR_DIR.fullmatch(parts[1]) and _CHUNK.fullmatch(parts[2]):
+    if (
+        len(parts) == 3
+        and _YEAR_DIR.fullmatch(parts[1])
+        and (_CHUNK.fullmatch(parts[2]) or _EXPORT_CHUNK.fullmatch(parts[2]))
+    ):
         return ParsedPath("metadata", None, None, None, None)
     return ParsedPath("metadata", None, None, None, "outside_layout")
 

@@ -4,6 +4,12 @@ Published layout: the release's own year directly in `metadata/` (`metadata/2019
 earlier year in `metadata/<year>/`. Archiving year Y therefore first moves last year's top-level chunks
 into `metadata/<their year>/`, then places Y's chunks at the top. An export older than what the root
 already holds goes straight to `metadata/<Y>/`.
+
+Danbooru's own export (2021 on, `posts*.json` and the `tags…`/`artists…`/`notes…`/`pools…` tables beside
+them, see release.posts) is placed the same way, the way Danbooru2021 shipped it: at the top, last
+year's top level moved to `metadata/<year>/`; and an old-dialect export of a year whose new-dialect
+export is already at the top goes to `metadata/<year>-old/`. File names of the new export carry no
+year: the year of top-level `posts*.json` chunks is that of their newest post (one read of them).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from pathlib import Path
 from release.atomic import OutputSet, atomic_output
 from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
-from release.metadata import MetaLine, export_chunks, read_chunk
+from release.metadata import MetaLine, PostReader, export_chunks, read_chunk
+from release.posts import NEW_SIDE_CHUNK, Dialect, dialect_of_name
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tarball import write_tar_xz
 
@@ -33,16 +40,27 @@ class ArchiveReport:
     moved_to_archive: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _export_files(export: Path, year: int) -> list[Path]:
+def _export_files(export: Path, year: int) -> tuple[list[Path], Dialect]:
+    """The export's post chunks (one dialect, checked by name) and its dialect."""
     if not export.is_dir():
         raise BadInput(str(export), "not a folder of metadata export chunks")
     chunks = export_chunks(export)
     if not chunks:
-        raise BadInput(str(export), f"no export chunks (files named {year} + 12 digits)")
-    wrong = [c.name for c in chunks if chunk_year(c.name) != year]
+        raise BadInput(str(export), f"no export chunks (files named {year} + 12 digits, or posts*.json)")
+    dialects = {dialect_of_name(c.name) for c in chunks}
+    if len(dialects) > 1:
+        raise BadInput(str(export), "holds chunks of both dialects (year + 12 digits and posts*.json): one export only")
+    wrong = [c.name for c in chunks if (found := chunk_year(c.name)) is not None and found != year]
     if wrong:
         raise BadInput(str(export / wrong[0]), f"chunk of year {chunk_year(wrong[0])} in an export for {year}")
-    return chunks
+    return chunks, Dialect.OLD if Dialect.NEW not in dialects else Dialect.NEW
+
+
+def _side_chunks(folder: Path) -> list[Path]:
+    """The tables Danbooru's export ships beside its posts (tags, artists, notes, pools)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if NEW_SIDE_CHUNK.fullmatch(p.name) and p.is_file())
 
 
 def validate_export(chunks: list[Path], progress: ProgressFn = no_progress) -> tuple[int, int]:
@@ -68,8 +86,20 @@ def validate_export(chunks: list[Path], progress: ProgressFn = no_progress) -> t
     return records, ticker.bytes_done
 
 
-def _top_level_years(metadata: Path) -> set[int]:
-    return {y for c in export_chunks(metadata) if (y := chunk_year(c.name)) is not None}
+def _top_level(metadata: Path) -> dict[int, list[Path]]:
+    """The files at the top of metadata/ by the year of the export they belong to."""
+    found: dict[int, list[Path]] = {}
+    chunks = export_chunks(metadata)
+    for chunk in chunks:
+        if (year := chunk_year(chunk.name)) is not None:
+            found.setdefault(year, []).append(chunk)
+    new = [c for c in chunks if dialect_of_name(c.name) is Dialect.NEW]
+    if new:
+        reader = PostReader(new)
+        for _ in reader:
+            pass
+        found.setdefault(reader.newest_year, []).extend(new + _side_chunks(metadata))
+    return found
 
 
 def _copy_in(chunks: list[Path], target: Path, outputs: OutputSet) -> None:
@@ -96,19 +126,27 @@ def archive_metadata(
 
     Every check runs before anything moves; with `dry_run` the report says what would happen.
     """
-    chunks = _export_files(export, year)
+    chunks, dialect = _export_files(export, year)
     records, nbytes = validate_export(chunks, progress)
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
+    chunks += _side_chunks(export) if dialect is Dialect.NEW else []
     metadata = root / "metadata"
-    current = _top_level_years(metadata)
+    top = _top_level(metadata)
+    current = set(top)
     report = ArchiveReport(year=year, chunks=len(chunks), records=records, bytes=nbytes)
     target = metadata / str(year) if year < max(current, default=year) else metadata
-    if target == metadata and year in current and not force:
+    same_year_new = year in top and any(dialect_of_name(c.name) is Dialect.NEW for c in top[year])
+    if dialect is Dialect.OLD and same_year_new:  # this year's new export is at the top already
+        target = metadata / f"{year}-old"
+    makes_room = dialect is Dialect.NEW and not same_year_new  # an old-dialect export of the year moves aside
+    if target == metadata and year in current and not force and not makes_room:
         raise BadInput(str(metadata), f"already holds {year} chunks", "pass --force to replace them")
     if target != metadata and target.exists() and any(target.iterdir()) and not force:
         raise BadInput(str(target), "already exists", "pass --force to replace it")
     moves = {old: metadata / str(old) for old in sorted(current - {year})} if target == metadata else {}
+    if target == metadata and makes_room and year in top:
+        moves[year] = metadata / f"{year}-old"  # the same year's old-dialect export makes room
     for old, archive in moves.items():
         if archive.exists() and any(archive.iterdir()):  # an empty one is left by a killed earlier run
             raise BadInput(str(archive), f"exists, so last year's top-level {old} chunks cannot move there")
@@ -117,7 +155,7 @@ def archive_metadata(
     # the new ones appear in one step (Ctrl-C and SIGTERM held back), so metadata/ is never left without them
     with OutputSet() as outputs:
         for old, archive in moves.items():
-            moved = [c for c in export_chunks(metadata) if chunk_year(c.name) == old]
+            moved = top[old]
             report.moved_to_archive[str(archive)] = [c.name for c in moved]
             if not dry_run:
                 outputs.folder(archive)
@@ -125,9 +163,9 @@ def archive_metadata(
                     outputs.move(chunk, archive / chunk.name)
         if dry_run:
             return report
-        if target == metadata and force:
+        if target == metadata and force and year not in moves:
             names = {c.name for c in chunks}
-            for stale in (c for c in export_chunks(metadata) if chunk_year(c.name) == year and c.name not in names):
+            for stale in (c for c in top.get(year, []) if c.name not in names):
                 outputs.remove(stale)
         _copy_in(chunks, target, outputs)
     return report

@@ -1,7 +1,9 @@
-"""The Danbooru metadata export format (old BigQuery format): streaming reading and validation.
+"""Danbooru metadata exports: streaming reading and validation of post chunks, in either dialect.
 
-One JSON object per line, 30 keys in a fixed order, numbers as strings, booleans as JSON booleans,
-tags as {"id","name","category"} objects. Chunk files are named year + 12 digits, no extension.
+The old (BigQuery, 2017-2020) dialect's rules are here: one JSON object per line, 30 keys in a fixed
+order, numbers as strings, booleans as JSON booleans, tags as {"id","name","category"} objects, in
+chunk files named year + 12 digits. The new dialect (Danbooru's own export, `posts*.json`) and the
+one post record both dialects become are `release.posts`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from release.errors import BadInput, InputIOError, MetadataFormatError
-from release.layout import chunk_year
+from release.posts import Post, check, chunk_dialect, decode, dialect_of_name
 from release.progress import Ticker
 from release.textio import MAX_METADATA_LINE, TOO_LONG, bounded_lines, loads
 
@@ -123,21 +126,27 @@ def check_record(obj: Any) -> tuple[str | None, str] | None:
 
 @dataclass(frozen=True, slots=True)
 class MetaLine:
-    """One metadata line: where it is, the decoded record (None if malformed), and the fault."""
+    """One metadata line: where it is, the decoded record (None if malformed), its post (None for a row
+    without an ID, or a malformed line), and the fault."""
 
     path: str
     line: int
     record: dict[str, Any] | None
     field: str | None = None
     problem: str | None = None
+    post: Post | None = None
 
 
 def read_chunk(path: Path) -> Iterator[MetaLine]:
-    """Stream the lines of one chunk file, each validated."""
+    """Stream the lines of one chunk file, each validated in the chunk's dialect (see release.posts)."""
     try:
+        dialect = chunk_dialect(path)
         handle = open(path, "rb")
     except OSError as exc:
         raise InputIOError(str(path), f"cannot open metadata: {exc.strerror}") from exc
+    except MetadataFormatError as exc:
+        yield MetaLine(str(path), exc.line, None, exc.field, exc.problem)
+        return
     with handle:
         for lineno, raw in bounded_lines(handle, MAX_METADATA_LINE, str(path), skip_long=True):
             if raw is TOO_LONG:
@@ -150,11 +159,11 @@ def read_chunk(path: Path) -> Iterator[MetaLine]:
             except ValueError as exc:
                 yield MetaLine(str(path), lineno, None, None, f"not JSON: {exc}")
                 continue
-            fault = check_record(obj)
+            fault = check(obj, dialect)
             if fault is not None:
                 yield MetaLine(str(path), lineno, None, fault[0], fault[1])
             else:
-                yield MetaLine(str(path), lineno, obj)
+                yield MetaLine(str(path), lineno, obj, post=decode(obj, dialect))
 
 
 def records_strict(path: Path) -> Iterator[dict[str, Any]]:
@@ -166,10 +175,11 @@ def records_strict(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def export_chunks(folder: Path) -> list[Path]:
-    """The chunk files (year + 12 digits) directly in `folder`, sorted by name; BadInput names an entry with a
-    chunk's name that is not a regular file (a folder, a FIFO that would block a reader, a symlink)."""
+    """The post chunks (year + 12 digits; posts + 12 digits + .json) directly in `folder`, sorted by name;
+    BadInput names an entry with a chunk's name that is not a regular file (a folder, a FIFO that would
+    block a reader, a symlink)."""
     try:
-        named = sorted(p for p in folder.iterdir() if chunk_year(p.name) is not None)
+        named = sorted(p for p in folder.iterdir() if dialect_of_name(p.name) is not None)
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -186,7 +196,9 @@ def release_chunks(root: Path) -> list[Path]:
     """This release's own chunks (the top of `root/metadata`); BadInput when there are none."""
     chunks = export_chunks(root / "metadata")
     if not chunks:
-        raise BadInput(str(root / "metadata"), "no metadata chunks (year + 12 digits) at the top of metadata/")
+        raise BadInput(
+            str(root / "metadata"), "no metadata chunks (year + 12 digits, or posts*.json) at the top of metadata/"
+        )
     return chunks
 
 
@@ -205,14 +217,45 @@ def chunk_lines(chunks: list[Path], ticker: Ticker | None = None) -> Iterator[by
             raise InputIOError(str(chunk), f"cannot read: {exc.strerror}") from exc
 
 
-def duplicate_tags(record: dict[str, Any]) -> list[str]:
-    """Tag names listed more than once in one record."""
+class PostReader:
+    """Every post of some chunks, each chunk read in its own dialect, leniently: lines that are not a usable
+    post are counted (`malformed`), rows without an ID too (`without_id`); `newest_year` is the year of
+    the newest post read (it decides what --sfw means)."""
+
+    def __init__(self, chunks: list[Path], ticker: Ticker | None = None) -> None:
+        self.chunks = chunks
+        self.ticker = ticker
+        self.malformed = 0
+        self.without_id = 0
+        self.newest_year = 0
+        self.dialects: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[Post]:
+        for chunk in self.chunks:
+            dialect = chunk_dialect(chunk)
+            self.dialects[chunk.name] = dialect.value
+            for raw in chunk_lines([chunk], self.ticker):
+                try:
+                    post = decode(orjson.loads(raw), dialect)
+                except (ValueError, KeyError, TypeError):
+                    self.malformed += 1
+                    continue
+                if post is None:
+                    self.without_id += 1
+                    continue
+                year = int(post.created_at[:4]) if post.created_at[:4].isdigit() else 0
+                self.newest_year = max(self.newest_year, year)
+                yield post
+
+
+def duplicate_tags(post: Post) -> list[str]:
+    """Tag names listed more than once on one post."""
     seen: set[str] = set()
     dupes: list[str] = []
-    for tag in record["tags"]:
-        if tag["name"] in seen and tag["name"] not in dupes:
-            dupes.append(tag["name"])
-        seen.add(tag["name"])
+    for name in post.tags:
+        if name in seen and name not in dupes:
+            dupes.append(name)
+        seen.add(name)
     return dupes
 
 

@@ -54,6 +54,7 @@ class ScanReport(BaseModel):
     bytes: int
     files_by_subset: dict[str, int]
     metadata_records: int
+    metadata_rows_without_id: int = 0  # new-dialect rows of banned or gold-only posts (not orphans)
     counts: dict[str, int]
     findings: list[Finding]
     allowed: list[str]
@@ -72,6 +73,7 @@ class _Scanner:
         self.file_ids = IdSet()
         self.sfw_ids = IdSet()
         self.records = 0
+        self.rows_without_id = 0
         self.files = 0
         self.bytes = 0
         self.by_subset: Counter[str] = Counter()
@@ -83,7 +85,7 @@ class _Scanner:
     def read_metadata(self) -> bool:
         chunks = export_chunks(self.root / "metadata")
         if not chunks:
-            self.note("no_metadata", "metadata", "no file named year + 12 digits")
+            self.note("no_metadata", "metadata", "no file named year + 12 digits or posts + 12 digits + .json")
             return False
         for chunk in chunks:
             rel = chunk.relative_to(self.root).as_posix()
@@ -93,10 +95,13 @@ class _Scanner:
                     self.note("metadata_malformed", where, f"{item.field or 'line'}: {item.problem}")
                     continue
                 self.records += 1
-                post_id = int(item.record["id"])
+                if item.post is None:  # a new-dialect row without an ID (banned, gold-only): counted, skipped
+                    self.rows_without_id += 1
+                    continue
+                post_id = item.post.id
                 if not self.meta_ids.add(post_id):
                     self.note("metadata_duplicate_id", where, f"id {post_id}")
-                dupes = duplicate_tags(item.record)
+                dupes = duplicate_tags(item.post)
                 if dupes:
                     self.note("metadata_duplicate_tag", where, f"id {post_id}: {', '.join(dupes)}")
         return True
@@ -189,6 +194,7 @@ def scan_root(root: Path, *, allow: tuple[str, ...] = (), progress: ProgressFn =
         bytes=scanner.bytes,
         files_by_subset=dict(sorted(scanner.by_subset.items())),
         metadata_records=scanner.records,
+        metadata_rows_without_id=scanner.rows_without_id,
         counts=dict(sorted(counts.items())),
         findings=scanner.findings,
         allowed=list(allow),

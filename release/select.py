@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import orjson
 
 from release.atomic import atomic_output
 from release.filelists import list_line
 from release.layout import BUCKETS, image_path
-from release.metadata import chunk_lines, release_chunks
+from release.metadata import PostReader, release_chunks
+from release.posts import Post, sfw_ratings
 from release.progress import ProgressFn, Ticker, no_progress
 
 
@@ -37,24 +36,28 @@ class Query:
     min_score: int | None = None
     subset: str = "original"
 
-    def matches(self, post: dict[str, Any]) -> bool:
-        """Whether one decoded metadata record passes the query."""
-        post_id = int(post["id"])
-        if (self.first_id is not None and post_id < self.first_id) or (
-            self.last_id is not None and post_id > self.last_id
+    sfw: bool = False  # the SFW ratings of the export's year (posts.sfw_ratings), decided after the pass
+    sensitive: bool = False  # with sfw: include "s" in a 2022+ export
+
+    def matches(self, post: Post) -> bool:
+        """Whether one post passes the query (with `sfw`, its rating is checked after the pass)."""
+        if (self.first_id is not None and post.id < self.first_id) or (
+            self.last_id is not None and post.id > self.last_id
         ):
             return False
-        if self.ratings and post["rating"] not in self.ratings:
+        if self.ratings and post.rating not in self.ratings:
             return False
-        if self.exts and post["file_ext"] not in self.exts:
+        if self.sfw and post.rating not in ("g", "s"):
             return False
-        if self.min_score is not None and int(post["score"]) < self.min_score:
+        if self.exts and post.file_ext not in self.exts:
             return False
-        day = post["created_at"][:10]
+        if self.min_score is not None and post.score < self.min_score:
+            return False
+        day = post.created_at[:10]
         if (self.since and day < self.since) or (self.until and day > self.until):
             return False
         if self.tags or self.not_tags:
-            names = {tag["name"] for tag in post["tags"]}
+            names = set(post.tags)
             return self.tags <= names and not (self.not_tags & names)
         return True
 
@@ -68,11 +71,14 @@ class SelectReport:
     listed: int = 0
     not_in_release: int = 0
     malformed_lines: int = 0
+    rows_without_id: int = 0
+    sfw_ratings: list[str] = field(default_factory=list)
+    dialects: dict[str, str] = field(default_factory=dict)
     examples_missing: list[str] = field(default_factory=list)
 
 
-def _ext(post: dict[str, Any], subset: str) -> str:
-    return "jpg" if subset == "512px" else str(post["file_ext"])
+def _ext(post: Post, subset: str) -> str:
+    return "jpg" if subset == "512px" else post.file_ext
 
 
 def select(root: Path, query: Query, output: Path, progress: ProgressFn = no_progress) -> SelectReport:
@@ -81,22 +87,26 @@ def select(root: Path, query: Query, output: Path, progress: ProgressFn = no_pro
     report = SelectReport()
     ids: list[int] = []
     exts: list[str] = []
+    ratings: list[str] = []
     ticker = Ticker(progress, "select", bytes_total=sum(c.stat().st_size for c in chunks))
-    for raw in chunk_lines(chunks, ticker):
-        try:
-            post = orjson.loads(raw)
-            hit = query.matches(post)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            report.malformed_lines += 1
-            continue
+    posts = PostReader(chunks, ticker)
+    for post in posts:
         report.posts += 1
-        if hit:
-            report.matched += 1
-            ids.append(int(post["id"]))
+        if query.matches(post):
+            ids.append(post.id)
             exts.append(_ext(post, query.subset))
+            ratings.append(post.rating)
     ticker.finish()
+    report.malformed_lines, report.rows_without_id, report.dialects = posts.malformed, posts.without_id, posts.dialects
+    keep = np.ones(len(ids), bool)
+    if query.sfw:  # what SFW means depends on the export's year: known once every post was read
+        letters = sfw_ratings(posts.newest_year, query.sensitive)
+        report.sfw_ratings = sorted(letters)
+        keep = np.array([rating in letters for rating in ratings], bool)
+    report.matched = int(keep.sum())
     id_array = np.array(ids, dtype=np.int64)
     order = np.lexsort((id_array, id_array % BUCKETS))
+    order = order[keep[order]]
     with atomic_output(output) as out:
         for row in order.tolist():
             path = image_path(query.subset, ids[row], exts[row])

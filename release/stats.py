@@ -12,12 +12,12 @@ import heapq
 from collections import Counter
 from pathlib import Path
 
-import orjson
 from pydantic import BaseModel
 
 from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, parse_path
-from release.metadata import chunk_lines, release_chunks
+from release.metadata import PostReader, release_chunks
+from release.posts import Dialect, Post, rating_letters
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tree import files_of
 
@@ -49,6 +49,8 @@ class ReleaseStats(BaseModel):
     uploads_per_year: dict[str, int]
     posts_with_duplicate_tags: int
     malformed_lines: int
+    rows_without_id: int = 0  # new-dialect rows of banned or gold-only posts: skipped
+    dialects: dict[str, Dialect] = {}  # chunk name -> the dialect it was read in
 
 
 def count_files(
@@ -72,31 +74,30 @@ def count_files(
 
 class _PostTally:
     def __init__(self) -> None:
-        self.posts = self.deleted = self.instances = self.dup_posts = self.malformed = 0
+        self.posts = self.deleted = self.instances = self.dup_posts = 0
         self.tags: Counter[str] = Counter()
         self.ratings: Counter[str] = Counter()
         self.years: Counter[str] = Counter()
         self.first: str | None = None
         self.last: str | None = None
 
-    def add(self, raw: bytes) -> None:
-        try:
-            post = orjson.loads(raw)
-            names = {tag["name"] for tag in post["tags"]}
-            created = str(post["created_at"])
-            rating = str(post["rating"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            self.malformed += 1
-            return
+    def add(self, post: Post) -> None:
+        names = set(post.tags)
+        created, rating = post.created_at, post.rating
         self.posts += 1
-        self.deleted += post.get("is_deleted") is True
+        self.deleted += post.is_deleted
         self.instances += len(names)
-        self.dup_posts += len(names) != len(post["tags"])
+        self.dup_posts += len(names) != len(post.tags)
         self.tags.update(names)
         self.ratings[rating] += 1
         self.years[created[:4]] += 1
         self.first = created if self.first is None or created < self.first else self.first
         self.last = created if self.last is None or created > self.last else self.last
+
+
+def _rating_letters(dialects: dict[str, str]) -> tuple[str, ...]:
+    """The letters every report lists (0 when absent): g as well once a chunk is in the new dialect."""
+    return rating_letters(Dialect.NEW if Dialect.NEW.value in dialects.values() else Dialect.OLD)
 
 
 def collect_stats(root: Path, manifest: Path | None = None, progress: ProgressFn = no_progress) -> ReleaseStats:
@@ -107,8 +108,9 @@ def collect_stats(root: Path, manifest: Path | None = None, progress: ProgressFn
     chunks = release_chunks(root)
     tally = _PostTally()
     ticker = Ticker(progress, "metadata", bytes_total=sum(c.stat().st_size for c in chunks))
-    for raw in chunk_lines(chunks, ticker):
-        tally.add(raw)
+    posts = PostReader(chunks, ticker)
+    for post in posts:
+        tally.add(post)
     ticker.finish()
     top = heapq.nsmallest(TOP_TAGS, tally.tags.items(), key=lambda kv: (-kv[1], kv[0]))
     return ReleaseStats(
@@ -121,10 +123,13 @@ def collect_stats(root: Path, manifest: Path | None = None, progress: ProgressFn
         unique_tags=len(tally.tags),
         mean_tags_per_post=round(tally.instances / tally.posts, 2) if tally.posts else 0.0,
         top_tags=top,
-        ratings={r: tally.ratings.get(r, 0) for r in ("s", "q", "e")} | dict(sorted(tally.ratings.items())),
+        ratings={r: tally.ratings.get(r, 0) for r in _rating_letters(posts.dialects)}
+        | dict(sorted(tally.ratings.items())),
         earliest_upload=tally.first,
         latest_upload=tally.last,
         uploads_per_year=dict(sorted(tally.years.items())),
         posts_with_duplicate_tags=tally.dup_posts,
-        malformed_lines=tally.malformed,
+        malformed_lines=posts.malformed,
+        rows_without_id=posts.without_id,
+        dialects={name: Dialect(value) for name, value in posts.dialects.items()},
     )

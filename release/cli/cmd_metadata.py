@@ -26,11 +26,19 @@ if TYPE_CHECKING:
 
   # an old year's export goes to metadata/2017/
   booru-release metadata archive export2017/ --year 2017 --into danbooru2019
+
+  # Danbooru's own export (posts*.json, tags*.json, …) at the top, as Danbooru2021 shipped it; the same
+  # year's export in the old dialect then goes to metadata/2021-old/
+  booru-release metadata archive export2021/ --year 2021 --into danbooru2021
+  booru-release metadata archive export2021-bigquery/ --year 2021 --into danbooru2021
 """,
 )
 @command
 def archive_cmd(
-    export: Annotated[Path, typer.Argument(help="Folder of the year's export chunks (YEAR + 12 digits).")],
+    export: Annotated[
+        Path,
+        typer.Argument(help="The year's export: YEAR + 12 digits chunks, or posts*.json (+ tags…)."),
+    ],
     year: Annotated[int, typer.Option(help="The export's year.")],
     into: Annotated[Path, typer.Option(help="Release root to place it in.")],
     force: Annotated[bool, typer.Option("--force", help="Replace chunks of that year already placed.")] = False,

@@ -51,6 +51,9 @@ def _ids(value: str | None) -> tuple[int | None, int | None]:
   rsync -r --files-from=list.txt rsync://mirror/danbooru2019/ ./danbooru2019/
 
   booru-release select --metadata danbooru2019 --since 2019-01-01 --ext png --min-score 10 -o png2019.txt
+
+  # the SFW posts, whatever the year: "s" before Danbooru split the rating in 2022, "g" from then on
+  booru-release select --metadata danbooru2022 --sfw --tag 1girl -o sfw.txt
 """,
 )
 @command
@@ -59,7 +62,20 @@ def select_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="The --files-from list to write (-: stdout).")],
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Post has this tag (repeatable: all of them).")] = None,
     not_tag: Annotated[list[str] | None, typer.Option("--not-tag", help="Post lacks this tag (repeatable).")] = None,
-    rating: Annotated[list[str] | None, typer.Option("--rating", help="s, q or e (repeatable: any of them).")] = None,
+    rating: Annotated[
+        list[str] | None,
+        typer.Option("--rating", help="g, s, q or e (repeatable: any of them; g exists from 2022 on)."),
+    ] = None,
+    sfw: Annotated[
+        bool,
+        typer.Option(
+            "--sfw",
+            help="The safe posts: rating s in exports before 2022, g from 2022 on (decided by the newest post).",
+        ),
+    ] = False,
+    sensitive: Annotated[
+        bool, typer.Option("--include-sensitive", help="With --sfw on a 2022+ export: s (sensitive) too.")
+    ] = False,
     since: Annotated[str | None, typer.Option(help="Uploaded on or after YYYY-MM-DD.")] = None,
     until: Annotated[str | None, typer.Option(help="Uploaded on or before YYYY-MM-DD.")] = None,
     ids: Annotated[str | None, typer.Option(help="ID range A-B (inclusive; A- or -B open).")] = None,
@@ -69,14 +85,19 @@ def select_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """Write the files matching a metadata query (the jq query, done for you) as a --files-from list."""
+    from release.posts import NEW_RATINGS
     from release.select import Query, select
 
     one_stdout(json_out, output=output)
     if subset not in ("original", "512px"):
         raise BadInput("--subset", f"{subset!r}: choose original or 512px")
-    bad = [r for r in rating or [] if r not in ("s", "q", "e")]
+    bad = [r for r in rating or [] if r not in NEW_RATINGS]
     if bad:
-        raise BadInput("--rating", f"{bad[0]!r}: choose s, q or e")
+        raise BadInput("--rating", f"{bad[0]!r}: choose g, s, q or e")
+    if sfw and rating:
+        raise BadInput("--sfw", "--sfw already chooses the ratings: drop --rating")
+    if sensitive and not sfw:
+        raise BadInput("--include-sensitive", "only means something with --sfw")
     first, last = _ids(ids)
     if since and until and since > until:
         raise BadInput("--since/--until", f"{since} is after {until}: nothing can match")
@@ -91,6 +112,8 @@ def select_cmd(
         exts=frozenset(e.lower().lstrip(".") for e in ext or ()),
         min_score=min_score,
         subset=subset,
+        sfw=sfw,
+        sensitive=sensitive,
     )
     with ProgressView(not json_out) as view:
         report = select(metadata, query, output, view)
@@ -107,4 +130,8 @@ def select_cmd(
         )
         if report.malformed_lines:
             message(f"[yellow]warning:[/] {report.malformed_lines:,} malformed metadata lines skipped")
+        if report.rows_without_id:
+            message(f"{report.rows_without_id:,} rows without an ID (banned or gold-only posts) skipped")
+        if report.sfw_ratings:
+            message(f"--sfw: rating {' or '.join(report.sfw_ratings)} (the export's newest post decides)")
     return 0

@@ -19,6 +19,11 @@ from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, ou
   booru-release synth data --years 2017-2019 --images 3000 --seed 1
 
   booru-release synth big --years 2019 --images 1000000 --tiny
+
+  # metadata as Danbooru2021 on ship it (posts*.json, tag_string; from 2022 the g/s rating split);
+  # mixed: the earlier years in the old dialect, the last year new, its old-dialect export in <year>-old/
+  booru-release synth new --years 2021-2022 --images 3000 --dialect new
+  booru-release synth mixed --years 2019-2021 --images 3000 --dialect mixed
 """,
 )
 @command
@@ -29,13 +34,18 @@ def synth_cmd(
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
     tiny: Annotated[bool, typer.Option("--tiny", help="Files of a few bytes, for million-file scale runs.")] = False,
     mean_size: Annotated[int, typer.Option(help="Mean original file size in bytes (log-normal).")] = 40_000,
+    dialect: Annotated[
+        str, typer.Option(help="Metadata dialect: old (2017-2020 BigQuery lines), new (Danbooru's export), mixed.")
+    ] = "old",
     json_out: JsonOpt = False,
 ) -> int:
     """Write a deterministic Danbooru-like dataset: one release root per year-end, with treacherous cases."""
     from release.synth import synth  # imported here: keeps `--help` and other commands fast
 
     with ProgressView(not json_out) as view:
-        report = synth(out, years=years, images=images, seed=seed, tiny=tiny, mean_size=mean_size, progress=view)
+        report = synth(
+            out, years=years, images=images, seed=seed, tiny=tiny, mean_size=mean_size, dialect=dialect, progress=view
+        )
     if json_out:
         emit_json(report)
         return 0

@@ -16,12 +16,15 @@ from release.atomic import write_text_atomic
 from release.errors import BadInput, OutputError
 from release.layout import chunk_name, image_path
 from release.models import Frozen
+from release.posts import SPLIT_YEAR
 from release.progress import ProgressFn, Ticker, no_progress
 from release.synth.images import file_bytes, filler
 from release.synth.plan import TRICKS, Plan, make_plan, year_start_ns
-from release.synth.records import make_record, record_line
+from release.synth.records import format_time_iso, hidden_row, make_record, new_dialect, record_line, tag_table
 
 MAX_CHUNKS = 13
+HIDDEN_EVERY = 250  # one row without an ID (banned, gold-only) per this many posts, in the new dialect
+DIALECTS = ("old", "new", "mixed")
 RECORDS_PER_CHUNK_MIN = 100
 
 
@@ -50,6 +53,7 @@ class Changelog(Frozen):
     mean_size: int
     years: list[YearLog]
     tricks: dict[str, list[str]]
+    dialect: str = "old"  # old, new, or mixed (old years old, the last year new; see release.posts)
 
 
 class SynthReport(BaseModel):
@@ -82,9 +86,10 @@ def _parse_years(years: str) -> tuple[int, ...]:
 
 
 class _Writer:
-    def __init__(self, out: Path, plan: Plan, mean_size: int, progress: ProgressFn) -> None:
+    def __init__(self, out: Path, plan: Plan, mean_size: int, progress: ProgressFn, dialect: str = "old") -> None:
         self.out = out
         self.plan = plan
+        self.dialect = dialect
         self.mean_size = mean_size
         n = len(plan.ids)
         self.content = _Content(bytearray(16 * n), array("H", bytes(2 * n)), array("H", bytes(2 * n)))
@@ -188,15 +193,28 @@ class _Writer:
             self._archive_previous(prev / "metadata", meta, plan.years[k - 1])
         indices = [i for i in range(plan.year_end[k]) if plan.tricks.get(i) != "file_without_metadata"]
         chunks = max(1, min(MAX_CHUNKS, len(indices) // RECORDS_PER_CHUNK_MIN))
+        new = self.dialect == "new" or (self.dialect == "mixed" and k == len(plan.years) - 1)
+        folders = [(meta, new)] + ([(meta / f"{year}-old", False)] if new and self.dialect == "mixed" else [])
+        for folder, its_new in folders:
+            self._chunks(folder, k, indices, chunks, its_new)
+        return len(indices), chunks
+
+    def _chunks(self, folder: Path, k: int, indices: list[int], chunks: int, new: bool) -> None:
+        """One export of year k into `folder`: post chunks (and the tag table, new dialect)."""
+        year = self.plan.years[k]
+        folder.mkdir(exist_ok=True)
         per_chunk = -(-len(indices) // chunks)
         stamp = year_start_ns(year + 1) - 1_000_000_000
         for c in range(chunks):
-            path = meta / chunk_name(year, c)
+            path = folder / (f"posts{c:012d}.json" if new else chunk_name(year, c))
             with open(path, "wb") as handle:
                 for index in indices[c * per_chunk : (c + 1) * per_chunk]:
-                    self._write_record(handle, index, k)
+                    self._write_record(handle, index, k, new)
             os.utime(path, ns=(stamp, stamp))
-        return len(indices), chunks
+        if new:
+            path = folder / "tags000000000000.json"
+            path.write_bytes(tag_table(format_time_iso(stamp)))
+            os.utime(path, ns=(stamp, stamp))
 
     def _archive_previous(self, prev_meta: Path, meta: Path, prev_year: int) -> None:
         for entry in sorted(prev_meta.iterdir()):
@@ -208,7 +226,7 @@ class _Writer:
                 (meta / str(prev_year)).mkdir(exist_ok=True)
                 os.link(entry, meta / str(prev_year) / entry.name)
 
-    def _write_record(self, handle: BinaryIO, index: int, k: int) -> None:
+    def _write_record(self, handle: BinaryIO, index: int, k: int, new: bool = False) -> None:
         plan = self.plan
         if plan.tricks.get(index) == "metadata_without_file" and self.content.width[index] == 0:
             self._original(index, 0)  # never written to disk, but its metadata is complete
@@ -235,6 +253,10 @@ class _Writer:
             seed=str(plan.seed),
             year=year,
         )
+        if new:
+            record = new_dialect(record, created, updated, split=year >= SPLIT_YEAR)
+            if index % HIDDEN_EVERY == HIDDEN_EVERY - 1:  # the export's rows without an ID, beside the posts
+                handle.write(record_line(hidden_row(plan.ids[index], created)))
         handle.write(record_line(record))
 
 
@@ -246,12 +268,15 @@ def synth(
     seed: int = 0,
     tiny: bool = False,
     mean_size: int = 40_000,
+    dialect: str = "old",
     progress: ProgressFn = no_progress,
 ) -> SynthReport:
     """Write one snapshot per year under `out` plus `out/changelog.json`; see the module docstring."""
     year_list = _parse_years(years)
     if images < 1:
         raise BadInput(str(images), "--images must be at least 1")
+    if dialect not in DIALECTS:
+        raise BadInput(dialect, "--dialect: choose old, new or mixed")
     if mean_size < 1024:
         raise BadInput(str(mean_size), "--mean-size must be at least 1024 bytes")
     try:
@@ -259,7 +284,7 @@ def synth(
     except OSError as exc:
         raise OutputError(str(out), f"cannot create folder: {exc.strerror}") from exc
     plan = make_plan(year_list, images, seed, tiny, mean_size)
-    writer = _Writer(out, plan, mean_size, progress)
+    writer = _Writer(out, plan, mean_size, progress, dialect)
     logs: list[YearLog] = []
     try:
         for k in range(len(year_list)):
@@ -267,7 +292,9 @@ def synth(
     except OSError as exc:
         raise OutputError(str(out), f"cannot write the dataset: {exc.strerror or exc}") from exc
     writer.ticker.finish()
-    changelog = Changelog(seed=seed, images=images, tiny=tiny, mean_size=mean_size, years=logs, tricks=writer.tricks)
+    changelog = Changelog(
+        seed=seed, images=images, tiny=tiny, mean_size=mean_size, years=logs, tricks=writer.tricks, dialect=dialect
+    )
     path = out / "changelog.json"
     write_text_atomic(path, changelog.model_dump_json(indent=2) + "\n")
     return SynthReport(out=str(out), changelog=str(path), years=logs)

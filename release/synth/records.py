@@ -146,3 +146,88 @@ def make_record(
 def record_line(record: dict[str, Any]) -> bytes:
     """The record as one export line: compact JSON, keys in order, UTF-8."""
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+_TAG_PARTS = {"0": "general", "4": "character", "3": "copyright", "1": "artist", "5": "meta"}
+GENERAL_SHARE = 0.7  # of the safe posts of a 2022+ export, rated g (general); the rest stay s (sensitive)
+
+
+def format_time_iso(ns: int) -> str:
+    """Danbooru's own timestamp form: '2021-08-16T20:11:29.233+00:00' (milliseconds, an offset)."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{rest // 1_000_000:03d}+00:00"
+
+
+def new_dialect(record: dict[str, Any], created_ns: int, updated_ns: int, split: bool) -> dict[str, Any]:
+    """An old-dialect record as Danbooru's own export writes the same post (constructed from the field
+    list of the 2021+ export, not copied from it); with `split` (2022 on), safe posts become g or s."""
+    rating = record["rating"]
+    if split and rating == "s" and random.Random(f"split:{record['id']}").random() < GENERAL_SHARE:
+        rating = "g"
+    names: dict[str, list[str]] = {part: [] for part in _TAG_PARTS.values()}
+    for tag in record["tags"]:
+        names[_TAG_PARTS[tag["category"]]].append(tag["name"])
+    out: dict[str, Any] = {
+        "id": record["id"],
+        "created_at": format_time_iso(created_ns),
+        "updated_at": format_time_iso(updated_ns),
+        "uploader_id": record["uploader_id"],
+        "approver_id": None if record["approver_id"] == "0" else record["approver_id"],
+        "score": record["score"],
+        "up_score": record["up_score"],
+        "down_score": record["down_score"],
+        "fav_count": str(len(record["favs"])),
+        "rating": rating,
+        "md5": record["md5"],
+        "file_ext": record["file_ext"],
+        "file_size": record["file_size"],
+        "image_width": record["image_width"],
+        "image_height": record["image_height"],
+        "source": record["source"],
+        "pixiv_id": None if record["pixiv_id"] == "0" else record["pixiv_id"],
+        "parent_id": None if record["parent_id"] == "0" else record["parent_id"],
+        "has_children": record["has_children"],
+        "has_active_children": record["has_children"],
+        "has_visible_children": record["has_children"],
+        "is_banned": record["is_banned"],
+        "is_deleted": record["is_deleted"],
+        "is_flagged": record["is_flagged"],
+        "is_pending": record["is_pending"],
+        "tag_string": " ".join(tag["name"] for tag in record["tags"]),
+    }
+    out |= {f"tag_string_{part}": " ".join(listed) for part, listed in names.items()}
+    out["tag_count"] = str(len(record["tags"]))
+    out |= {f"tag_count_{part}": str(len(listed)) for part, listed in names.items()}
+    out["bit_flags"] = "0"
+    return out
+
+
+def hidden_row(post_id: int, created_ns: int) -> dict[str, Any]:
+    """A row of a banned or gold-only post as the new export ships it: no ID, no md5 (readers skip it)."""
+    stamp = format_time_iso(created_ns)
+    return {
+        "created_at": stamp,
+        "updated_at": stamp,
+        "rating": "q",
+        "file_ext": "jpg",
+        "tag_string": "",
+        "is_banned": True,
+    }
+
+
+def tag_table(stamp: str) -> bytes:
+    """The export's tag chunk (`tags000000000000.json`): one line per tag of the vocabulary."""
+    lines = [
+        {
+            "id": tid,
+            "name": name,
+            "category": cat,
+            "post_count": "0",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "is_locked": False,
+        }
+        for tid, name, cat in VOCABULARY
+    ]
+    return b"".join(record_line(line) for line in lines)

@@ -46,7 +46,9 @@ def test_metadata_commands(cli: Callable[..., Run], dataset: Dataset, tmp_path: 
 
 def test_select_errors(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
     for args, text in (
-        (("--rating", "x"), "choose s, q or e"),
+        (("--rating", "x"), "choose g, s, q or e"),
+        (("--sfw", "--rating", "s"), "drop --rating"),
+        (("--include-sensitive",), "only means something with --sfw"),
         (("--since", "2019/01/01"), "not a date"),
         (("--ids", "a-b"), "not a range"),
         (("--subset", "thumbs"), "original or 512px"),

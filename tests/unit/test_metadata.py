@@ -8,6 +8,7 @@ import pytest
 
 from release.errors import MetadataFormatError
 from release.metadata import FIELD_NAMES, IdSet, check_record, duplicate_tags, read_chunk, records_strict
+from release.posts import Dialect, decode
 from tests.conftest import SAMPLES
 
 
@@ -87,9 +88,11 @@ def test_chunk_reader_reports_file_line_and_field(tmp_path: Path) -> None:
 
 def test_duplicate_tags_are_found() -> None:
     record = sample_records()[0]
-    assert duplicate_tags(record) == []
+    post = decode(record, Dialect.OLD)
+    assert post is not None and duplicate_tags(post) == []
     record = {**record, "tags": record["tags"] + [record["tags"][0]]}
-    assert duplicate_tags(record) == [record["tags"][0]["name"]]
+    post = decode(record, Dialect.OLD)
+    assert post is not None and duplicate_tags(post) == [record["tags"][0]["name"]]
 
 
 def test_id_set_is_compact_and_exact() -> None:
