@@ -8,15 +8,16 @@
  * decides nothing about the layout either: it cuts `subset/NNNN/ID.ext` into numbers and indexes
  * into the subset and extension lists it is given, and Python checks the rules on those columns.
  *
- * scan_records(lines, field, subsets, extensions)
- *   lines       sequence of bytes, one record line each (no newline)
+ * scan_block(data, field, subsets, extensions)
+ *   data        one decompressed block of record lines, separated by '\n' (none after the last);
+ *               read with the GIL released, and no object made per line
  *   field       the digest to decode: 0 none, 1 xxh3_128, 2 sha256, 3 md5
  *   subsets     tuple of bytes, the image subsets (first path component) to recognise
  *   extensions  tuple of bytes, the extensions to recognise
- * returns (fast, paths, sizes, digests, subset, bucket, ids, ext), one entry per line
+ * returns (fast, spans, sizes, digests, subset, bucket, ids, ext), one entry per line
  *   fast        bytes: 1 when the line was canonical and parsed here, else 0 (every other column
- *               holds zeros, and paths None, for that line)
- *   paths       list of bytes (or None)
+ *               holds zeros for that line)
+ *   spans       bytes of int64 (start, end): the path inside `data` (a fast line), the whole line (not)
  *   sizes       bytes of int64
  *   digests     the selected digest, raw (16 or 32 bytes a line; empty when field is 0)
  *   subset      bytes of int8: index into `subsets`, or -1 when the path is not subset/NNNN/ID.ext
@@ -72,20 +73,31 @@ static int integer(Cursor *c, int signed_ok, int64_t *out) {
     return 1;
 }
 
-static int nibble(char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    return -1; /* upper case too: the models accept lower-case hex only */
+/* The value of a lower-case hex digit, -1 for any other byte (upper case too: the models accept lower-case
+ * hex only). A table, not branches: the digests are two thirds of every record line. */
+static signed char NIBBLE[256];
+
+static void nibble_init(void) {
+    memset(NIBBLE, -1, sizeof NIBBLE);
+    for (int i = 0; i < 10; i++) NIBBLE['0' + i] = (signed char)i;
+    for (int i = 0; i < 6; i++) NIBBLE['a' + i] = (signed char)(10 + i);
 }
 
 /* `n` bytes as 2n lower-case hex digits, decoded into `out` unless it is NULL. */
 static int hex(Cursor *c, size_t n, unsigned char *out) {
     if ((size_t)(c->end - c->p) < 2 * n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = nibble(c->p[2 * i]), lo = nibble(c->p[2 * i + 1]);
-        if (hi < 0 || lo < 0) return 0;
-        if (out) out[i] = (unsigned char)(hi << 4 | lo);
+    const unsigned char *p = (const unsigned char *)c->p;
+    int bad = 0;
+    if (out) {
+        for (size_t i = 0; i < n; i++) {
+            int hi = NIBBLE[p[2 * i]], lo = NIBBLE[p[2 * i + 1]];
+            bad |= hi | lo;
+            out[i] = (unsigned char)(hi << 4 | lo);
+        }
+    } else {
+        for (size_t i = 0; i < 2 * n; i++) bad |= NIBBLE[p[i]];
     }
+    if (bad < 0) return 0;
     c->p += 2 * n;
     return 1;
 }
@@ -179,63 +191,6 @@ static int names_from(PyObject *tuple, Names *names, const char *what) {
     return 0;
 }
 
-static PyObject *scan_records(PyObject *self, PyObject *args) {
-    PyObject *lines_arg, *subsets_arg, *exts_arg;
-    int field;
-    Names subsets, exts;
-    if (!PyArg_ParseTuple(args, "OiO!O!", &lines_arg, &field, &PyTuple_Type, &subsets_arg, &PyTuple_Type, &exts_arg))
-        return NULL;
-    if (field < 0 || field > 3) return PyErr_Format(PyExc_ValueError, "field: 0 to 3 expected, got %d", field);
-    if (names_from(subsets_arg, &subsets, "subsets") || names_from(exts_arg, &exts, "extensions")) return NULL;
-    PyObject *lines = PySequence_Fast(lines_arg, "lines: a sequence of bytes expected");
-    if (!lines) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(lines);
-    size_t width = field == 0 ? 0 : field == 2 ? 32 : 16;
-    PyObject *result = NULL, *paths = PyList_New(n);
-    PyObject *fast = PyBytes_FromStringAndSize(NULL, n), *sizes = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *digests = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)width);
-    PyObject *subset = PyBytes_FromStringAndSize(NULL, n), *bucket = PyBytes_FromStringAndSize(NULL, n * 4);
-    PyObject *ids = PyBytes_FromStringAndSize(NULL, n * 8), *ext = PyBytes_FromStringAndSize(NULL, n);
-    if (!paths || !fast || !sizes || !digests || !subset || !bucket || !ids || !ext) goto done;
-    char *f = PyBytes_AS_STRING(fast);
-    int64_t *sz = (int64_t *)PyBytes_AS_STRING(sizes), *id = (int64_t *)PyBytes_AS_STRING(ids);
-    unsigned char *dg = (unsigned char *)PyBytes_AS_STRING(digests);
-    int8_t *sub = (int8_t *)PyBytes_AS_STRING(subset), *ex = (int8_t *)PyBytes_AS_STRING(ext);
-    int32_t *bk = (int32_t *)PyBytes_AS_STRING(bucket);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(lines, i), *path_obj = Py_None;
-        const char *path = NULL;
-        size_t path_len = 0;
-        if (!PyBytes_Check(item)) {
-            PyErr_SetString(PyExc_TypeError, "lines: bytes expected");
-            goto done;
-        }
-        Cursor c = {PyBytes_AS_STRING(item), PyBytes_AS_STRING(item) + PyBytes_GET_SIZE(item)};
-        id[i] = bk[i] = ex[i] = 0;
-        f[i] = (char)record(&c, field, &path, &path_len, &sz[i], dg + i * width);
-        if (!f[i]) { /* record may have filled some fields before the line failed */
-            sz[i] = 0;
-            memset(dg + i * width, 0, width);
-        }
-        sub[i] = (int8_t)(f[i] ? layout(path, path_len, &subsets, &exts, &bk[i], &id[i], &ex[i]) : -1);
-        if (f[i] && !(path_obj = PyBytes_FromStringAndSize(path, (Py_ssize_t)path_len))) goto done;
-        if (path_obj == Py_None) Py_INCREF(Py_None);
-        PyList_SET_ITEM(paths, i, path_obj);
-    }
-    result = PyTuple_Pack(8, fast, paths, sizes, digests, subset, bucket, ids, ext);
-done:
-    Py_XDECREF(paths);
-    Py_XDECREF(fast);
-    Py_XDECREF(sizes);
-    Py_XDECREF(digests);
-    Py_XDECREF(subset);
-    Py_XDECREF(bucket);
-    Py_XDECREF(ids);
-    Py_XDECREF(ext);
-    Py_DECREF(lines);
-    return result;
-}
-
 /* check_lines(data): the lines of `data` (separated by '\n') that are not canonical records with a
  * certainly safe path, as (index, start, end) for Python to parse in full; the number of lines; and the
  * sum of the sizes of the canonical ones (the header's byte total is checked against it). */
@@ -312,6 +267,76 @@ static PyObject *line_stats(PyObject *self, PyObject *args) {
     return Py_BuildValue("(nn)", index + 1, first);
 }
 
+static PyObject *scan_block(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    PyObject *subsets_arg, *exts_arg, *result = NULL;
+    int field;
+    Names subsets, exts;
+    if (!PyArg_ParseTuple(args, "y*iO!O!", &data, &field, &PyTuple_Type, &subsets_arg, &PyTuple_Type, &exts_arg))
+        return NULL;
+    PyObject *fast = NULL, *spans = NULL, *sizes = NULL, *digests = NULL, *subset = NULL, *bucket = NULL, *ids = NULL,
+             *ext = NULL;
+    if (field < 0 || field > 3) {
+        PyErr_Format(PyExc_ValueError, "field: 0 to 3 expected, got %d", field);
+        goto done;
+    }
+    if (names_from(subsets_arg, &subsets, "subsets") || names_from(exts_arg, &exts, "extensions")) goto done;
+    const char *start = data.buf, *end = start + data.len;
+    Py_ssize_t n = 1;
+    for (const char *p = start; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) n++;
+    size_t width = field == 0 ? 0 : field == 2 ? 32 : 16;
+    fast = PyBytes_FromStringAndSize(NULL, n);
+    spans = PyBytes_FromStringAndSize(NULL, n * 16);
+    sizes = PyBytes_FromStringAndSize(NULL, n * 8);
+    digests = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)width);
+    subset = PyBytes_FromStringAndSize(NULL, n);
+    bucket = PyBytes_FromStringAndSize(NULL, n * 4);
+    ids = PyBytes_FromStringAndSize(NULL, n * 8);
+    ext = PyBytes_FromStringAndSize(NULL, n);
+    if (!fast || !spans || !sizes || !digests || !subset || !bucket || !ids || !ext) goto done;
+    char *f = PyBytes_AS_STRING(fast);
+    int64_t *span = (int64_t *)PyBytes_AS_STRING(spans), *sz = (int64_t *)PyBytes_AS_STRING(sizes);
+    int64_t *id = (int64_t *)PyBytes_AS_STRING(ids);
+    unsigned char *dg = (unsigned char *)PyBytes_AS_STRING(digests);
+    int8_t *sub = (int8_t *)PyBytes_AS_STRING(subset), *ex = (int8_t *)PyBytes_AS_STRING(ext);
+    int32_t *bk = (int32_t *)PyBytes_AS_STRING(bucket);
+    Py_BEGIN_ALLOW_THREADS
+    const char *p = start;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
+        Cursor c = {p, stop};
+        const char *path = NULL;
+        size_t path_len = 0;
+        id[i] = bk[i] = ex[i] = 0;
+        f[i] = (char)record(&c, field, &path, &path_len, &sz[i], dg + i * width);
+        if (f[i]) {
+            span[2 * i] = path - start;
+            span[2 * i + 1] = (int64_t)(path - start) + (int64_t)path_len;
+            sub[i] = (int8_t)layout(path, path_len, &subsets, &exts, &bk[i], &id[i], &ex[i]);
+        } else { /* record may have filled some fields before the line failed */
+            sz[i] = 0;
+            memset(dg + i * width, 0, width);
+            span[2 * i] = p - start;
+            span[2 * i + 1] = stop - start;
+            sub[i] = -1;
+        }
+        p = stop + 1;
+    }
+    Py_END_ALLOW_THREADS
+    result = PyTuple_Pack(8, fast, spans, sizes, digests, subset, bucket, ids, ext);
+done:
+    Py_XDECREF(fast);
+    Py_XDECREF(spans);
+    Py_XDECREF(sizes);
+    Py_XDECREF(digests);
+    Py_XDECREF(subset);
+    Py_XDECREF(bucket);
+    Py_XDECREF(ids);
+    Py_XDECREF(ext);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyObject *path_layout(PyObject *self, PyObject *args) {
     Py_buffer blob, ends;
     PyObject *subsets_arg, *exts_arg, *result = NULL;
@@ -351,9 +376,9 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"scan_block", scan_block, METH_VARARGS, "Tokenise the record lines of one block, GIL released: columns."},
     {"path_layout", path_layout, METH_VARARGS, "Cut subset/NNNN/ID.ext paths (a blob and end offsets) into columns."},
     {"line_stats", line_stats, METH_VARARGS, "Count the lines of a block; find the first over a limit."},
-    {"scan_records", scan_records, METH_VARARGS, "Tokenise canonical manifest record lines into columns."},
     {"check_lines", check_lines, METH_VARARGS, "Find the record lines that need a full parse."},
     {NULL, NULL, 0, NULL},
 };
@@ -361,4 +386,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, .m_name = "release._records", .m_size = -1,
                                     .m_methods = methods};
 
-PyMODINIT_FUNC PyInit__records(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__records(void) {
+    nibble_init();
+    return PyModule_Create(&module);
+}

@@ -173,7 +173,7 @@ def _check(root: str, mode: Mode, job: _Job) -> _Checked:
     field = None if mode == "fast" else mode
     got = read_files(
         root,
-        [columns.paths[row] for row in rows.tolist()],
+        columns.path_spans(rows),
         sizes,
         algorithms=(field,) if field else (),
         hash_flags=(HASH if field else STAT_ONLY) * len(rows),
@@ -197,13 +197,16 @@ def _check(root: str, mode: Mode, job: _Job) -> _Checked:
 
 
 def _jobs(manifest: Path, mode: Mode, listed: ListedSet | None, matched: np.ndarray) -> Iterator[_Job]:
-    """The files to check, in manifest order, in batches."""
+    """The files to check, in batches: a chunk of the manifest at a time, in folder order within it (the
+    kernel's caches serve neighbours in one folder far cheaper than a jump to another folder per file, as
+    manifest order makes: 979k tiny files, 1.2 s less system time)."""
     for columns in column_chunks(manifest, None if mode == "fast" else mode):
-        rows = np.arange(len(columns.paths))
+        rows = np.lexsort((columns.keys, columns.rank * 10_000 + columns.bucket))
         if listed is not None:
             index = listed.lookup(columns.paths)
-            rows = np.flatnonzero(index >= 0)
-            matched[index[rows]] = True
+            wanted = index >= 0
+            matched[index[wanted]] = True
+            rows = rows[wanted[rows]]
         for part in row_batches(columns.sizes, rows, JOB_FILES):
             yield _Job(columns, part)
 
@@ -296,7 +299,7 @@ def _extras(root: Path, manifest: Path) -> Iterator[tuple[str, str]]:
         if entry.kind != "file":
             kinds[len(table)] = entry.kind
         table.add(entry.path)
-    expected = (columns.path(row) for columns in column_chunks(manifest, None) for row in range(len(columns.paths)))
+    expected = (columns.path(row) for columns in column_chunks(manifest, None) for row in range(len(columns)))
     for row, listed in merge_join(table.order().tolist(), expected, table.path, str):
         if row is not None and listed is None:
             yield table.path(row), _extra_reason(kinds.get(row, "file"))

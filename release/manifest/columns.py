@@ -11,60 +11,88 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import numpy as np
 
 from release import _records
 from release.errors import ManifestFormatError
-from release.hashing import DIGEST_BYTES
+from release.hashing import DIGEST_BYTES, PathSpans
 from release.layout import sort_key
 from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, parse_line
 from release.pathcols import EXTENSION_BYTES, SUBSET_NAMES, classify
 
-Scanned = tuple[bytes, list[bytes | None], bytes, bytes, bytes, bytes, bytes, bytes]  # _records.scan_records
 FIELDS: dict[str | None, int] = {None: 0, "xxh3_128": 1, "sha256": 2, "md5": 3}
 INT64_MAX = (1 << 63) - 1
 
 
 class Columns(NamedTuple):
-    """Consecutive records of a manifest, one array entry per record."""
+    """Consecutive records of a manifest, one array entry per record; the paths are spans of one buffer."""
 
     first_line: int  # line number of the first record
-    paths: list[bytes]
+    blob: bytes  # the decompressed block (and the paths of lines parsed by pydantic, after it)
+    spans: np.ndarray  # int64 (records, 2): each path's [start, end) in blob
     sizes: np.ndarray  # int64
     digests: np.ndarray  # uint8, (records, digest bytes): the selected digest field, raw
     rank: np.ndarray  # int64: layout.SUBSET_RANK of each path's subset
     bucket: np.ndarray  # int64: the bucket folder's number, -1 for paths without one
     keys: np.ndarray  # int64: layout.pack, the first part of the sort key
 
+    def __len__(self) -> int:  # records, not fields
+        return len(self.sizes)
+
+    @property
+    def paths(self) -> list[bytes]:
+        """Every record's path as bytes (one object each: for callers that need them as keys)."""
+        blob = self.blob
+        return [blob[start:end] for start, end in self.spans.tolist()]
+
+    def path_bytes(self, row: int) -> bytes:
+        """Record `row`'s path as bytes."""
+        start, end = self.spans[row]
+        return self.blob[start:end]
+
     def path(self, row: int) -> str:
         """Record `row`'s path as text."""
-        return self.paths[row].decode("utf-8", "surrogateescape")
+        return self.path_bytes(row).decode("utf-8", "surrogateescape")
+
+    def path_spans(self, rows: np.ndarray) -> PathSpans:
+        """The paths of `rows` in the native read loop's form (nothing copied)."""
+        return PathSpans(self.blob, self.spans[rows])
 
     def sort_key(self, row: int) -> SortKey:
         """Record `row`'s layout.sort_key."""
         return sort_key(self.path(row))
 
 
-def read_columns(name: str, first_line: int, lines: list[bytes], field: str | None) -> Columns:
-    """Validate and tokenise consecutive record lines; raise ManifestFormatError naming the line."""
-    raw = _records.scan_records(lines, FIELDS[field], SUBSET_NAMES, EXTENSION_BYTES)
+def read_columns(name: str, first_line: int, block: bytes, field: str | None) -> Columns:
+    """Validate and tokenise the record lines of a block (lines separated by newlines, none after the last);
+    raise ManifestFormatError naming the line."""
+    raw = _records.scan_block(block, FIELDS[field], SUBSET_NAMES, EXTENSION_BYTES)
     fast = np.frombuffer(raw[0], np.uint8)
-    paths = cast(list[bytes], raw[1])  # None where not fast: filled in below
+    spans = np.frombuffer(raw[1], np.int64).reshape(-1, 2).copy()
     sizes = np.frombuffer(raw[2], np.int64).copy()
     width = DIGEST_BYTES[field] if field else 0
-    digests = np.frombuffer(raw[3], np.uint8).reshape(len(lines), width).copy()
+    digests = np.frombuffer(raw[3], np.uint8).reshape(len(fast), width).copy()
+    extra: list[bytes] = []  # paths of the lines pydantic parses, appended to the block
+    offset = len(block)
     for row in np.flatnonzero(fast == 0).tolist():
-        record = parse_line(name, first_line + row, lines[row])
+        start, end = spans[row].tolist()
+        record = parse_line(name, first_line + row, block[start:end])
         if record.size > INT64_MAX:
             raise ManifestFormatError(name, first_line + row, f"field 'size': {record.size} is too large")
-        paths[row] = record.path.encode("utf-8", "surrogateescape")
+        path = record.path.encode("utf-8", "surrogateescape")
+        spans[row] = (offset, offset + len(path))
+        offset += len(path)
+        extra.append(path)
         sizes[row] = record.size
         if field:
             digests[row] = np.frombuffer(bytes.fromhex(getattr(record, field)), np.uint8)
-    rank, bucket, keys = classify(raw[4:], lambda row: paths[row].decode("utf-8", "surrogateescape"))
-    columns = Columns(first_line, paths, sizes, digests, rank, bucket, keys)
+    blob = block + b"".join(extra) if extra else block
+    rank, bucket, keys = classify(
+        raw[4:], lambda row: blob[spans[row, 0] : spans[row, 1]].decode("utf-8", "surrogateescape")
+    )
+    columns = Columns(first_line, blob, spans, sizes, digests, rank, bucket, keys)
     _check_order(name, columns)
     return columns
 
@@ -84,11 +112,9 @@ def column_chunks(path: Path, field: str | None) -> Iterator[Columns]:
     """Every record of a manifest as Columns, in order across chunks too (the count is the caller's)."""
     name = str(path)
     last: SortKey | None = None
-    for first_line, lines in ManifestReader(path).line_chunks():
-        if not lines:
-            continue
-        columns = read_columns(name, first_line, lines, field)
+    for first_line, block in ManifestReader(path).record_blocks():
+        columns = read_columns(name, first_line, block, field)
         if last is not None and columns.sort_key(0) <= last:
             raise ManifestFormatError(name, first_line, ORDER_PROBLEM)
-        last = columns.sort_key(len(lines) - 1)
+        last = columns.sort_key(len(columns) - 1)
         yield columns

@@ -266,13 +266,19 @@ class ManifestReader:
         """Raw record lines with their line numbers, unvalidated (see validate_manifest)."""
         return enumerate(self._lines, start=2)
 
-    def line_chunks(self) -> Iterator[tuple[int, list[bytes]]]:
-        """Raw record lines a decompressed chunk at a time, with the first one's line number (no per-line work)."""
+    def record_blocks(self) -> Iterator[tuple[int, bytes]]:
+        """The record lines a decompressed block at a time (newline-separated, none after the last), with the
+        first one's line number: the header line is left out, no line becomes an object of its own."""
         lineno = 1
-        for lines in _open_line_lists(self.path):
-            start = 1 if lineno == 1 else 0  # the header line
-            yield lineno + start, lines[start:]
-            lineno += len(lines)
+        for block in _line_blocks(self.path):
+            count = block.count(b"\n") + 1
+            if lineno == 1:
+                cut = block.find(b"\n")
+                block = block[cut + 1 :] if cut >= 0 else b""
+                lineno, count = 2, count - 1
+            if count and block:
+                yield lineno, block
+            lineno += count
 
     def __iter__(self) -> Iterator[ManifestRecord]:
         previous: SortKey | None = None

@@ -97,7 +97,7 @@ def _records(manifest: Path, deep: bool) -> Iterator[_Record]:
             yield _Record(record.path, record.size, bytes.fromhex(record.md5), record.xxh3_128)
         return
     for columns in column_chunks(manifest, "md5"):
-        for n in range(len(columns.paths)):
+        for n in range(len(columns)):
             yield _Record(columns.path(n), int(columns.sizes[n]), columns.digests[n].tobytes(), None)
 
 

@@ -20,10 +20,18 @@ class FaultProxy:
     """Forwards to `target` (host, port); a share `rate` of requests get a fate other than forward."""
 
     def __init__(
-        self, target: tuple[str, int], rate: float, seed: int = 1, stall: float = 3.0, conditional: bool = True
+        self,
+        target: tuple[str, int],
+        rate: float,
+        seed: int = 1,
+        stall: float = 3.0,
+        conditional: bool = True,
+        delay: float = 0.0,
     ) -> None:
-        """`conditional=False`: play a server without conditional writes (501 to If-None-Match/If-Match)."""
+        """`conditional=False`: play a server without conditional writes (501 to If-None-Match/If-Match);
+        `delay`: seconds every forwarded request waits first (a slow link, so a run can be caught midway)."""
         self.target, self.rate, self.stall, self.conditional = target, rate, stall, conditional
+        self.delay = delay
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -96,6 +104,8 @@ class FaultProxy:
             self._forward(client, request)
 
     def _forward(self, client: socket.socket, request: bytes) -> None:
+        if self.delay:
+            self._stop.wait(self.delay)
         head, _, body = request.partition(b"\r\n\r\n")
         lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
         request = b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + body

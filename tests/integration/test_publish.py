@@ -206,17 +206,21 @@ def test_kill_9_mid_publish_then_the_same_command_uploads_only_what_is_left(
 ) -> None:
     bucket = env.bucket("killed")
     args = ["publish", "s3", str(dataset.root(2019)), "--manifest", str(dataset.manifests[2019]), "--bucket", bucket,
-            "--endpoint-url", env.endpoint, "--addressing-style", "path", "--workers", "1"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "release", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, **env.env, "PYTHONPATH": str(REPO)}, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while sum(1 for _ in store(env, bucket, prefix="").list("danbooru2019/")) < 50:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+            "--addressing-style", "path", "--workers", "1"]  # fmt: skip
+    host, port = env.endpoint.removeprefix("http://").split(":")
+    # through a slow link (20 ms a request): the killed run cannot finish before the kill, however fast it is
+    with FaultProxy((host, int(port)), rate=0.0, delay=0.02) as slow:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "release", *args, "--endpoint-url", slow.url], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env={**os.environ, **env.env, "PYTHONPATH": str(REPO)}, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while sum(1 for _ in store(env, bucket, prefix="").list("danbooru2019/")) < 50:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    args += ["--endpoint-url", env.endpoint]
     already = sum(1 for _ in store(env, bucket, prefix="").list("danbooru2019/"))
     run = cli(*args, "--json", env=env.env)
     assert run.code == 0, run.stderr

@@ -28,6 +28,14 @@ def line(path: str, size: int = 5, mtime_ns: int = 1546301000998295522) -> bytes
     return record_line(path, size, mtime_ns, **DIGESTS).rstrip(b"\n")
 
 
+def scan(lines: list[bytes], field: int) -> tuple[bytes, list[bytes | None], bytes, bytes]:
+    """_records.scan_block over the lines as one block: (fast, paths, sizes, digests)."""
+    block = b"\n".join(lines)
+    fast, spans, sizes, digests, *_ = _records.scan_block(block, field, SUBSETS_B, EXTENSIONS_B)
+    pairs = np.frombuffer(spans, np.int64).reshape(-1, 2).tolist()
+    return fast, [block[a:b] if ok else None for ok, (a, b) in zip(fast, pairs, strict=True)], sizes, digests
+
+
 def manifest_lines(path: Path) -> list[bytes]:
     return zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 30).splitlines()[1:]
 
@@ -35,7 +43,7 @@ def manifest_lines(path: Path) -> list[bytes]:
 def test_canonical_lines_are_parsed_in_c_exactly_as_pydantic_does(dataset: Dataset) -> None:
     lines = manifest_lines(dataset.manifests[2019])
     for field, number in FIELDS.items():
-        fast, paths, sizes, digests, *_ = _records.scan_records(lines, number, SUBSETS_B, EXTENSIONS_B)
+        fast, paths, sizes, digests = scan(lines, number)
         assert fast == b"\x01" * len(lines)
         width = len(digests) // len(lines)
         for n, raw in enumerate(lines):
@@ -50,10 +58,10 @@ def test_columns_classify_every_path_as_the_layout_does(dataset: Dataset) -> Non
     lines = manifest_lines(dataset.manifests[2019])
     lines += [line(p) for p in ("other/x.txt", "original/0001/1002.jpg", "512px/0001/1001.png", "original/0001/01.jpg")]
     lines += [line("original/0001/1001.exe"), line("original/0001/1001.JPG"), line("metadata/2019000000000000")]
-    columns = read_columns("m", 2, lines[:-7], "xxh3_128")  # the manifest itself is in order
-    extra = [read_columns("m", 2, [raw], "md5") for raw in lines[-7:]]
+    columns = read_columns("m", 2, b"\n".join(lines[:-7]), "xxh3_128")  # the manifest itself is in order
+    extra = [read_columns("m", 2, raw, "md5") for raw in lines[-7:]]
     for cols in [columns, *extra]:
-        for row in range(len(cols.paths)):
+        for row in range(len(cols)):
             parsed = parse_path(cols.path(row))
             assert cols.rank[row] == SUBSET_RANK[parsed.subset]
             assert cols.bucket[row] == (-1 if parsed.bucket is None else parsed.bucket)
@@ -72,9 +80,9 @@ VALID_BUT_NOT_CANONICAL = [
 @pytest.mark.parametrize("template", VALID_BUT_NOT_CANONICAL)
 def test_valid_lines_in_another_form_take_the_full_parse(template: bytes) -> None:
     raw = template % (DIGESTS["xxh3_128"].encode(), DIGESTS["sha256"].encode(), DIGESTS["md5"].encode())
-    assert _records.scan_records([raw], 1, SUBSETS_B, EXTENSIONS_B)[0] == b"\x00"
+    assert scan([raw], 1)[0] == b"\x00"
     assert _records.check_lines(raw) == (1, [(0, 0, len(raw))], 0)  # its size is summed by the full parse
-    columns = read_columns("m", 2, [raw], "sha256")
+    columns = read_columns("m", 2, raw, "sha256")
     record = parse_line("m", 2, raw)
     assert columns.paths[0] == record.path.encode() and columns.sizes[0] == 5
     assert columns.digests[0].tobytes() == bytes.fromhex(DIGESTS["sha256"])
@@ -93,9 +101,9 @@ def test_valid_lines_in_another_form_take_the_full_parse(template: bytes) -> Non
     ],
 )
 def test_bad_lines_get_the_full_parse_message_with_their_line(raw: bytes, needle: str) -> None:
-    assert _records.scan_records([raw], 1, SUBSETS_B, EXTENSIONS_B)[0] == b"\x00"
+    assert scan([raw], 1)[0] == b"\x00"
     with pytest.raises(ManifestFormatError) as info:
-        read_columns("m", 7, [line("original/0000/1000.jpg"), raw], "xxh3_128")
+        read_columns("m", 7, line("original/0000/1000.jpg") + b"\n" + raw, "xxh3_128")
     assert info.value.line == 8 and needle in info.value.message
 
 
@@ -116,7 +124,7 @@ def test_whatever_the_c_side_accepts_pydantic_accepts_with_the_same_values() -> 
                 del raw[pos]
             else:
                 raw.insert(pos, rng.choice(alphabet))
-        fast, paths, sizes, digests, *_ = _records.scan_records([bytes(raw)], 2, SUBSETS_B, EXTENSIONS_B)
+        fast, paths, sizes, digests = scan([bytes(raw)], 2)
         _, slow, summed = _records.check_lines(bytes(raw))
         assert (fast == b"\x01") == (slow == [])
         if fast == b"\x01":
@@ -134,7 +142,7 @@ def test_layout_tokens_agree_with_parse_path_on_random_paths() -> None:
     parts += [f"{rng.randrange(10**13)}.{ext}" for ext in ("jpg", "png", "JPG", "exe", "", "jpg.jpg")]
     for _ in range(3000):
         path = "/".join(rng.choice(parts) for _ in range(rng.randint(1, 4)))
-        columns = read_columns("m", 2, [line(path)], None)
+        columns = read_columns("m", 2, line(path), None)
         parsed = parse_path(path)
         assert (int(columns.rank[0]), int(columns.bucket[0]), int(columns.keys[0])) == (
             SUBSET_RANK[parsed.subset],
@@ -146,11 +154,11 @@ def test_layout_tokens_agree_with_parse_path_on_random_paths() -> None:
 
 def test_order_is_checked_within_and_across_chunks(tmp_path: Path) -> None:
     good = [line("original/0000/1000.jpg"), line("original/0000/1000.png"), line("original/0001/1001.jpg")]
-    columns = read_columns("m", 2, good, "xxh3_128")
+    columns = read_columns("m", 2, b"\n".join(good), "xxh3_128")
     assert columns.sort_key(0) < columns.sort_key(1) < columns.sort_key(2)
     for bad, wrong_line in (([good[1], good[0], good[2]], 3), ([good[0], good[2], good[1]], 4), ([good[0]] * 2, 3)):
         with pytest.raises(ManifestFormatError, match="out of manifest order") as info:
-            read_columns("m", 2, bad, "xxh3_128")
+            read_columns("m", 2, b"\n".join(bad), "xxh3_128")
         assert info.value.line == wrong_line
     # a record out of order across the decompressed chunks the reader cuts (4 MiB of lines)
     records = [line(f"original/{i % 1000:04d}/{i}.jpg") for i in range(1000, 30000)]
@@ -158,12 +166,13 @@ def test_order_is_checked_within_and_across_chunks(tmp_path: Path) -> None:
     head |= {"files": len(records), "bytes": 5 * len(records), "subsets": {}}
     path = tmp_path / "m.jsonl"
     path.write_bytes(json.dumps(head).encode() + b"\n" + b"\n".join(records) + b"\n")
-    first, chunk = next(ManifestReader(path).line_chunks())
-    cut = first + len(chunk) - 2  # index of the first chunk's last record
+    first, chunk = next(ManifestReader(path).record_blocks())
+    count = chunk.count(b"\n") + 1
+    cut = first + count - 2  # index of the first chunk's last record
     assert cut < len(records) - 1
     records[cut], records[cut + 1] = records[cut + 1], records[cut]
     path.write_bytes(json.dumps(head).encode() + b"\n" + b"\n".join(records) + b"\n")
-    assert [len(c) for _, c in ManifestReader(path).line_chunks()][0] == len(chunk)  # same cut
+    assert next(ManifestReader(path).record_blocks())[1].count(b"\n") + 1 == count  # same cut
     assert prescan_paths(path).files == len(records)  # the order is not prescan's job
     with pytest.raises(ManifestFormatError, match="out of manifest order") as info:
         for _ in column_chunks(path, "xxh3_128"):
