@@ -74,12 +74,12 @@ def hash_speeds(size: int = 256 << 20) -> dict[str, float]:
     return speeds
 
 
-def synth_tree(work: Path, name: str, args: str) -> tuple[Path, int, int]:
+def synth_tree(work: Path, name: str, args: str, year: int = 2019) -> tuple[Path, int, int]:
     base = work / name
-    if not (base / "2019").is_dir():
+    if not (base / str(year)).is_dir():
         shutil.rmtree(base, ignore_errors=True)
-        run(f"{CLI} synth {base} --years 2019 {args}", work)
-    root = base / "2019"
+        run(f"{CLI} synth {base} --years {year} {args}", work)
+    root = base / str(year)
     files = nbytes = 0
     for folder, _, names in os.walk(root):
         for n in names:
