@@ -27,6 +27,9 @@
  * path_layout(blob, ends, subsets, extensions) -> (subset, bucket, ids, ext): the same layout columns
  *   for paths given as one blob and their int64 end offsets (a walked tree's FileTable).
  *
+ * concat_spans(data, spans) -> bytes: the spans (int64 start, end pairs) of data, joined in their order
+ *   (a build's record lines put back in manifest order after they were read in folder order).
+ *
  * check_lines(data) -> (lines, slow): see below; verify's first pass over the whole manifest.
  * line_stats(data, limit) -> (lines, first too long): the reader's line count and bound.
  */
@@ -337,6 +340,33 @@ done:
     return result;
 }
 
+static PyObject *concat_spans(PyObject *self, PyObject *args) {
+    Py_buffer data, spans;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &spans)) return NULL;
+    const int64_t *span = spans.buf;
+    Py_ssize_t n = spans.len / 16, total = 0;
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (span[2 * i] < 0 || span[2 * i + 1] < span[2 * i] || span[2 * i + 1] > data.len) {
+            PyErr_SetString(PyExc_ValueError, "spans: (start, end) inside the data expected");
+            goto done;
+        }
+        total += (Py_ssize_t)(span[2 * i + 1] - span[2 * i]);
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (!result) goto done;
+    char *out = PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t len = (size_t)(span[2 * i + 1] - span[2 * i]);
+        memcpy(out, (const char *)data.buf + span[2 * i], len);
+        out += len;
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&spans);
+    return result;
+}
+
 static PyObject *path_layout(PyObject *self, PyObject *args) {
     Py_buffer blob, ends;
     PyObject *subsets_arg, *exts_arg, *result = NULL;
@@ -377,6 +407,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan_block", scan_block, METH_VARARGS, "Tokenise the record lines of one block, GIL released: columns."},
+    {"concat_spans", concat_spans, METH_VARARGS, "Join spans of a buffer in the order given."},
     {"path_layout", path_layout, METH_VARARGS, "Cut subset/NNNN/ID.ext paths (a blob and end offsets) into columns."},
     {"line_stats", line_stats, METH_VARARGS, "Count the lines of a block; find the first over a limit."},
     {"check_lines", check_lines, METH_VARARGS, "Find the record lines that need a full parse."},

@@ -91,16 +91,18 @@ def build_manifest(
     sources = _sources(previous, journals, rehash)
     prepared = prepare_job(root, table, torrents) if torrents is not None else None
     ticker = Ticker(progress, "hash", header.files, None)
-    single = SinglePass(table, prepared.streams if prepared else None, hash_files=True, ticker=ticker)
     with OutputSet() as outputs:
         with contextlib.ExitStack() as stack:
             writer = stack.enter_context(ManifestWriter(output, header, outputs))
             journal = stack.enter_context(JournalWriter(output, header.release, rehash)) if journaled else None
+            # the journal takes each group's lines as it is hashed (in any order), the manifest in its order
+            single = SinglePass(
+                table, prepared.streams if prepared else None, hash_files=True, ticker=ticker,
+                on_hashed=journal.write if journal is not None else None,
+            )  # fmt: skip
             with HashEngine(readers, share, (str(root), table), threads=True) as engine:
                 for lines in single.run(engine, plan_rows(table, sources)):
                     writer.write_line(lines)
-                    if journal is not None:
-                        journal.write(lines)
             ticker.finish()
             single.raise_errors(str(root), UNREADABLE_HINT)
         report = _torrents(table, prepared, single, torrents, outputs)

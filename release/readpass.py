@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from release import _records
 from release.errors import InputIOError
 from release.hashing import BATCH_BYTES, BATCH_FILES, Code, HashEngine, describe, read_files, row_batches
 from release.progress import Ticker
@@ -93,6 +94,7 @@ class Group(NamedTuple):
     rows: np.ndarray  # int64: its table row
     piece_from: np.ndarray  # int64: where its stream bytes start (shard groups)
     hash_file: np.ndarray  # bool: compute its file hashes (and record line)
+    chunk: int = -1  # the plain chunk it is part of (read in folder order), -1: its positions run in order
 
 
 class GroupResult(NamedTuple):
@@ -202,10 +204,44 @@ class _Pending:
         self.hash_file.append(hash_file)
 
 
+class _ChunkParts:
+    """The group results of one plain chunk (positions first .. first + count - 1), read in folder order."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first, self.count = first, count
+        self.results: list[GroupResult] = []
+        self.received = 0
+
+    def add(self, result: GroupResult) -> bool:
+        """Take one group's result; True when the chunk is complete."""
+        self.results.append(result)
+        self.received += len(result.positions)
+        return self.received == self.count
+
+    def in_order(self) -> bytes:
+        """Every line of the chunk, in manifest order (one copy, in C)."""
+        bases = np.cumsum([0] + [len(r.lines) for r in self.results[:-1]])
+        ends = np.concatenate([r.ends + base for r, base in zip(self.results, bases, strict=True)])
+        starts = np.concatenate([np.r_[0, r.ends[:-1]] + base for r, base in zip(self.results, bases, strict=True)])
+        order = np.argsort(np.concatenate([r.positions for r in self.results]), kind="stable")
+        spans = np.stack((starts[order], ends[order]), axis=1).astype(np.int64)
+        return _records.concat_spans(b"".join(r.lines for r in self.results), spans.tobytes())
+
+
 class SinglePass:
     """Drives the groups through a HashEngine; yields manifest lines in order, stitches piece hashes."""
 
-    def __init__(self, table: FileTable, streams: Streams | None, hash_files: bool, ticker: Ticker) -> None:
+    def __init__(
+        self,
+        table: FileTable,
+        streams: Streams | None,
+        hash_files: bool,
+        ticker: Ticker,
+        on_hashed: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """`on_hashed` gets the record lines of every group as soon as it is hashed (in no particular order;
+        a failed file's line is empty)."""
+        self.on_hashed = on_hashed
         self.table = table
         self.streams = streams
         self.hash_files = hash_files
@@ -223,6 +259,8 @@ class SinglePass:
         self._next = 0
         self._pending: dict[int, _Pending] = {}
         self._guard = 0  # the position before which no group is forced out for the reorder window
+        self._chunks: dict[int, _ChunkParts] = {}
+        self._chunk_ids = 0
 
     def run(self, engine: HashEngine, planned: Iterator[PlanChunk]) -> Iterator[bytes]:
         """Consume `planned` (manifest order); yield runs of record lines in that order (none unless hashing files)."""
@@ -257,7 +295,14 @@ class SinglePass:
         if group.shard >= 0 and not result.errors and not self.errors:
             self.stitchers[group.shard].add(group, result)
         positions, ends = result.positions, result.ends
-        if len(positions):  # runs of consecutive positions: one entry each, not one per line
+        if self.on_hashed is not None and result.lines:
+            self.on_hashed(result.lines)
+        if group.chunk >= 0:  # part of a chunk read in folder order: its lines wait for the rest of it
+            parts = self._chunks[group.chunk]
+            if parts.add(result):
+                self._done[parts.first] = (parts.count, parts.in_order())
+                del self._chunks[group.chunk]
+        elif len(positions):  # runs of consecutive positions: one entry each, not one per line
             cuts = np.flatnonzero(np.diff(positions) != 1) + 1
             for first, last in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(positions)].tolist(), strict=True):
                 low = int(ends[first - 1]) if first else 0
@@ -289,12 +334,23 @@ class SinglePass:
             yield self._group(shard)
 
     def _plain_groups(self, position: int, rows: np.ndarray) -> Iterator[Group]:
-        """Rows that are all hashed and feed no shard: groups cut on whole columns."""
+        """Rows that are all hashed and feed no shard: groups cut on whole columns, and read in folder order
+        (the table's rows are listed folder by folder): the kernel serves neighbours in one folder far
+        cheaper than manifest order's jump to another folder per file. The chunk's lines are put back in
+        manifest order once all its groups are in (`_ChunkParts`)."""
+        if not len(rows):
+            return
         sizes = self.table.sizes()[rows]
         self.hashed_files += len(rows)
         self.hashed_bytes += int(sizes.sum())
-        for part in row_batches(sizes, np.arange(len(rows)), BATCH_FILES):
-            yield Group(-1, 0, 0, 0, part + position, rows[part], sizes[part], np.ones(len(part), bool))
+        chunk = self._chunk_ids
+        self._chunk_ids += 1
+        self._chunks[chunk] = _ChunkParts(position, len(rows))
+        walk = np.argsort(rows, kind="stable")
+        for part in row_batches(sizes[walk], np.arange(len(rows)), BATCH_FILES):
+            picked = walk[part]
+            hashed = np.ones(len(picked), bool)
+            yield Group(-1, 0, 0, 0, picked + position, rows[picked], sizes[picked], hashed, chunk)
 
     def _chunk_groups(self, base: int, chunk: PlanChunk) -> Iterator[Group]:
         table, streams = self.table, self.streams

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from release.atomic import describe_os_error
 from release.errors import OutputError
+from release.layout import sort_key
 from release.manifest.io import ZSTD_MAGIC, parse_line
 from release.models import ManifestRecord
 from release.textio import MAX_MANIFEST_LINE, loads
@@ -78,13 +79,17 @@ def read_journal(path: Path, rehash: bool) -> Iterator[ManifestRecord]:
         return
     if rehash and not header.get("rehash"):
         return
+    records = []
     for lineno, line in enumerate(lines[1:], start=2):
         if len(line) > MAX_MANIFEST_LINE:
-            return
+            break
         try:
-            yield parse_line(str(path), lineno, line)
+            records.append(parse_line(str(path), lineno, line))
         except (ValidationError, ValueError):
-            return
+            break
+    # lines are journaled as they are hashed (a build reads a chunk of files folder by folder): sorted here
+    records.sort(key=lambda record: sort_key(record.path))
+    yield from records
 
 
 class JournalWriter:
