@@ -64,7 +64,8 @@ def clear_protected() -> None:
     _PROTECTED.clear()
 
 
-def _is_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (the writer of a temporary that may be stale)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +87,7 @@ def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:
         if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
             continue
         pid_text = entry.name[len(prefix) :].split(".", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _is_alive(int(pid_text)):
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or process_alive(int(pid_text)):
             continue
         with contextlib.suppress(OSError):
             if entry.is_dir(follow_symlinks=False):

@@ -18,6 +18,7 @@ from release.atomic import atomic_output
 from release.build import build_manifest
 from release.demo_steps import (
     Claim,
+    derive_claim,
     reconstruct_claims,
     reuse_claim,
     rsync_mirror,
@@ -133,6 +134,7 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
     claims.append(reuse_claim(reports))
     claims.append(seed_and_download(out, data, years[-1], manifests[years[-1]]))
     claims.append(rsync_mirror(out, last, manifests[years[-1]]))
+    claims.append(derive_claim(out, last, log))
     stats = collect_stats(last, manifests[years[-1]])
     write_notes(stats, f"danbooru{years[-1]}", out / "RELEASE-NOTES.md")
     claims.append(

@@ -5,6 +5,7 @@ Each step returns a Claim: what it set out to show, whether it did, and the evid
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 
 from release.atomic import atomic_output
 from release.build import BuildReport
+from release.derive import derive_512px
 from release.filelists import write_list
 from release.metaarchive import write_metadata_tarball
 from release.reconstruct import reconstruct
@@ -135,3 +137,23 @@ def reconstruct_claims(out: Path, data: Path, log: Changelog, manifests: dict[in
             )
         )
     return claims
+
+
+def derive_claim(out: Path, root: Path, log: Changelog) -> Claim:
+    """The SFW 512px subset of the newest year, derived from its originals on a root of its own (the other
+    claims keep synth's), twice: the second run must find nothing to do, and line art must stay visible."""
+    fresh = out / "derived" / root.name
+    shutil.copytree(root / "original", fresh / "original", copy_function=os.link)
+    shutil.copytree(root / "metadata", fresh / "metadata", copy_function=os.link)
+    first = derive_512px(fresh)
+    second = derive_512px(fresh)
+    dark = {Path(p).stem for p in log.tricks.get("line_art_dark", [])}
+    on_white = {Path(p).stem for p in first.flagged.get("white_background", [])}
+    uniform = first.flag_counts.get("near_uniform", 0)
+    return Claim(
+        claim="derive 512px makes the SFW subset from the originals, dark line art on white, and resumes",
+        proved=first.written > 0 and not first.failed and dark <= on_white and not uniform and second.written == 0,
+        evidence=f"{first.written:,} written, skipped {first.skipped}, {len(on_white)} flattened onto white "
+        f"(planted dark line art: {len(dark)}), near-uniform {uniform}; second run: {second.written} written, "
+        f"{second.up_to_date:,} up to date",
+    )

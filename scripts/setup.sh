@@ -15,6 +15,7 @@ if [[ "${1:-}" == "--test" ]]; then
   debs+=(xxhash b3sum rhash hashdeep coreutils util-linux time)
   debs+=(opentracker transmission-cli aria2 mktorrent iproute2)
   debs+=(jq)  # select is checked against the jq pipeline users write
+  debs+=(imagemagick parallel libvips-tools)  # derive 512px against the published script and vipsthumbnail
   # the seedbox clients the Ansible roles install on a box (tests run the roles with install off)
   debs+=(transmission-daemon qbittorrent-nox)
 fi

@@ -51,6 +51,7 @@ app.add_typer(metadata_app, name="metadata")
 
 from release.cli import (  # noqa: E402,F401
     cmd_demo,
+    cmd_derive,
     cmd_manifest,
     cmd_metadata,
     cmd_publish,

@@ -35,8 +35,9 @@ def demo_cmd(
     Synthesizes three yearly snapshots with the treacherous cases real releases have, then for each year:
     scan, manifest and torrents from one read (later years incremental, reusing last year's pieces), diff,
     verify the tree and a damaged partial download; seeds and downloads a shard over loopback, serves the
-    tree from a real rsync daemon, writes release notes, and reconstructs the first two years from the last,
-    bit for bit. Exit 0 only if every claim was proved.
+    tree from a real rsync daemon, derives the SFW 512px subset of the last year from its originals (line art
+    on transparency kept visible; a second run finds nothing to do), writes release notes, and reconstructs
+    the first two years from the last, bit for bit. Exit 0 only if every claim was proved.
     """
     from release.demo import run_demo  # imported here: keeps `--help` and other commands fast
 

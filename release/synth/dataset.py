@@ -18,8 +18,8 @@ from release.layout import chunk_name, image_path
 from release.models import Frozen
 from release.posts import SPLIT_YEAR
 from release.progress import ProgressFn, Ticker, no_progress
-from release.synth.images import file_bytes, filler
-from release.synth.plan import TRICKS, Plan, make_plan, year_start_ns
+from release.synth.images import file_bytes, filler, special_bytes
+from release.synth.plan import IMAGE_TRICKS, TRICKS, Plan, make_plan, year_start_ns
 from release.synth.records import format_time_iso, hidden_row, make_record, new_dialect, record_line, tag_table
 
 MAX_CHUNKS = 13
@@ -94,7 +94,7 @@ class _Writer:
         n = len(plan.ids)
         self.content = _Content(bytearray(16 * n), array("H", bytes(2 * n)), array("H", bytes(2 * n)))
         self.ticker = Ticker(progress, "synth", total=sum(plan.year_end))
-        self.tricks: dict[str, list[str]] = {t: [] for t in TRICKS}
+        self.tricks: dict[str, list[str]] = {t: [] for t in (*TRICKS, *IMAGE_TRICKS)}
 
     def path_of(self, index: int) -> str:
         post_id = self.plan.ids[index]
@@ -111,7 +111,10 @@ class _Writer:
         trick = plan.tricks.get(index)
         ext = "png" if trick == "png_as_jpg" else plan.ext(index)
         size = plan.sizes[index] if version == 0 else max(1024, plan.sizes[index] * (9 + version) // 10)
-        data, width, height = file_bytes(ext, size, self._seed(index, version, "o"), index, plan.tiny)
+        if index in plan.image_tricks:
+            data, width, height = special_bytes(plan.image_tricks[index], size, self._seed(index, version, "o"))
+        else:
+            data, width, height = file_bytes(ext, size, self._seed(index, version, "o"), index, plan.tiny)
         self.content.md5[16 * index : 16 * index + 16] = hashlib.md5(data).digest()
         self.content.width[index], self.content.height[index] = width, height
         if trick == "empty":
@@ -140,6 +143,8 @@ class _Writer:
             fresh = k == 0 or index >= plan.year_end[k - 1]
             if fresh and index in plan.tricks:
                 self._log_trick(index)
+            if fresh and index in plan.image_tricks:
+                self.tricks[plan.image_tricks[index]].append(self.path_of(index))
             paths = [(self.path_of(index), "o")]
             if plan.has_sfw(index):
                 paths.append((image_path("512px", plan.ids[index], "jpg"), "s"))

@@ -14,7 +14,7 @@ import struct
 import zlib
 from functools import cache
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 BASES_PER_TYPE = 6
 _DIMS = ((96, 64), (64, 96), (80, 80), (120, 72), (48, 48), (72, 120))
@@ -83,6 +83,57 @@ def _overhead(ext: str, n: int) -> int:
     if ext == "png":
         return 12
     return 3 + -(-n // 255)  # gif
+
+
+SPECIAL_EXTS = {"line_art_dark": "png", "line_art_light": "png", "cmyk": "jpg", "png16": "png", "animated_gif": "gif"}
+
+
+@cache
+def special_image(kind: str) -> tuple[bytes, int, int]:
+    """An original of a kind that derivers get wrong: line art on transparency (dark or light lines), a CMYK
+    JPEG, a 16-bit greyscale PNG, an animated GIF. Drawn with Pillow, the same bytes on every run."""
+    width, height = 300, 200
+    if kind in ("line_art_dark", "line_art_light"):
+        image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+        ink = (0, 0, 0, 255) if kind == "line_art_dark" else (255, 255, 255, 255)
+        draw = ImageDraw.Draw(image)
+        for n in range(12):
+            draw.line((10 + n * 23, 10, 290 - n * 19, 190), fill=ink, width=3)
+        draw.ellipse((100, 50, 200, 150), outline=ink, width=4)
+    elif kind == "cmyk":
+        image = base_picture(width, height, b"special:cmyk").convert("CMYK")
+    elif kind == "png16":
+        ramp = [(x * 65535 // (width - 1)) for x in range(width)] * height
+        image = Image.new("I;16", (width, height))
+        image.putdata(ramp)
+    else:
+        frames = [base_picture(width, height, f"special:gif:{n}".encode()).convert("P") for n in range(2)]
+        out = io.BytesIO()
+        frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+        return out.getvalue(), width, height
+    out = io.BytesIO()
+    image.save(out, PIL_FORMATS[SPECIAL_EXTS[kind]], **({"quality": 90} if kind == "cmyk" else {}))
+    return out.getvalue(), width, height
+
+
+def special_bytes(kind: str, size: int, seed: bytes) -> tuple[bytes, int, int]:
+    """`special_image(kind)` grown to about `size` bytes like every other file of its type."""
+    base, width, height = special_image(kind)
+    ext = SPECIAL_EXTS[kind]
+    room = size - len(base)
+    if room <= 16:
+        return base, width, height
+    n = room - _overhead(ext, room)
+    n -= _overhead(ext, n) - _overhead(ext, room)
+    grow = {"jpg": _grow_jpeg, "png": _grow_png, "gif": _grow_gif}[ext]
+    return grow(base, filler(seed, max(0, n))), width, height
+
+
+def base_picture(width: int, height: int, seed: bytes) -> Image.Image:
+    """A gradient with noise: something a photo-like encoder has to work on."""
+    noise = Image.frombytes("RGB", (width, height), filler(seed, width * height * 3))
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    return Image.blend(gradient, noise, 0.35)
 
 
 def image_bytes(ext: str, size: int, seed: bytes, base_index: int) -> tuple[bytes, int, int]:

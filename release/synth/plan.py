@@ -12,6 +12,8 @@ from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from release.synth.images import SPECIAL_EXTS
+
 EXT_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("jpg", 0.70),
     ("png", 0.21),
@@ -43,6 +45,8 @@ TRICKS: tuple[str, ...] = (
     "deleted",
     "md5_mismatch",
 )
+# originals that derivers of the 512px subset get wrong, planted among the safe posts (see synth/images.py)
+IMAGE_TRICKS: tuple[str, ...] = ("line_art_dark", "line_art_light", "cmyk", "png16", "animated_gif")
 SFW_SOURCE_EXTS = frozenset({"jpg", "jpeg", "png", "gif", "bmp"})
 FIRST_ID = 1000
 
@@ -92,6 +96,7 @@ class Plan:
     ratings: array[int] = field(default_factory=lambda: array("b"))
     year_end: list[int] = field(default_factory=list)  # posts [0, year_end[k]) exist at year k
     tricks: dict[int, str] = field(default_factory=dict)  # post index -> trick
+    image_tricks: dict[int, str] = field(default_factory=dict)  # post index -> IMAGE_TRICKS kind
     takedown_year: dict[int, int] = field(default_factory=dict)  # post index -> year index
     replaced: dict[int, list[int]] = field(default_factory=dict)  # post index -> year indices
 
@@ -123,6 +128,7 @@ class Plan:
             self.rating(index) == "s"
             and self.ext(index) in SFW_SOURCE_EXTS
             and self.tricks.get(index) not in ("empty", "truncated", "png_as_jpg", "metadata_without_file")
+            and self.image_tricks.get(index) != "animated_gif"  # the published subset skips animations
         )
 
 
@@ -150,6 +156,7 @@ def make_plan(years: tuple[int, ...], images: int, seed: int, tiny: bool, mean_s
             plan.sizes.append(size)
         plan.year_end.append(len(plan.ids))
         _plan_tricks(plan, rng, first, first + (len(EXTS) if k == 0 else 0), len(plan.ids))
+        _plan_image_tricks(plan, first, len(plan.ids))
         if k > 0:
             _plan_changes(plan, rng, k, first)
     return plan
@@ -165,6 +172,24 @@ def _plan_tricks(plan: Plan, rng: random.Random, first: int, low: int, high: int
             plan.exts[index] = EXTS.index("jpg")
             if not plan.tiny:
                 plan.sizes[index] = max(plan.sizes[index], 2048)
+
+
+def _plan_image_tricks(plan: Plan, first: int, high: int) -> None:
+    """A few safe image posts of each year become IMAGE_TRICKS originals (drawn from their own random
+    stream: the rest of the plan stays what it was)."""
+    if plan.tiny:
+        return
+    rng = random.Random(f"booru-release-synth:{plan.seed}:images:{first}")
+    pool = [
+        i for i in range(first, high)
+        if i not in plan.tricks and plan.rating(i) == "s" and plan.ext(i) in ("jpg", "png", "gif")
+    ]  # fmt: skip
+    per_kind = max(1, len(pool) // 500) if len(pool) >= 4 * len(IMAGE_TRICKS) else 0
+    for n, index in enumerate(_sample(rng, 0, len(pool), per_kind * len(IMAGE_TRICKS), set())):
+        kind = IMAGE_TRICKS[n % len(IMAGE_TRICKS)]
+        post = pool[index]
+        plan.image_tricks[post] = kind
+        plan.exts[post] = EXTS.index(SPECIAL_EXTS[kind])
 
 
 def _plan_changes(plan: Plan, rng: random.Random, k: int, first: int) -> None:

@@ -1,0 +1,443 @@
+"""`derive 512px`: the SFW subset, downscaled from the originals, reproducibly and without the black images.
+
+Published releases made it with ImageMagick per file (`convert -resize 512x512\\> -extent 512x512 -gravity
+center -background black`): transparent line art was flattened onto black and came out black. Here each
+original is decoded by its true type (magic bytes), shrunk on load where the format allows it (JPEG DCT
+scaling through Pillow's `draft`), converted to sRGB (through its ICC profile when it has one),
+flattened onto white or black (`auto`: the one that contrasts with the visible pixels, weighted by their
+alpha), fitted inside size×size without upscaling, centred on a size×size canvas and written as a
+baseline JPEG of a fixed quality without metadata blocks. Every file gets an outcome; none stops the run.
+
+A worker converts one batch of files (forked processes: Pillow work is CPU-bound Python glue and C).
+Outputs appear whole (temporary name, then rename) with the original's mtime, so the same command after a
+crash or Ctrl-C converts only what is missing or whose original changed, and leaves the rest untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, features
+from PIL import __version__ as PIL_VERSION
+from pydantic import BaseModel
+
+from release.atomic import describe_os_error, process_alive
+from release.errors import BadInput, OutputError
+from release.hashing import HashEngine, batched
+from release.layout import RANK_SHIFT, SUBSET_RANK, image_path, parse_path
+from release.manifest.columns import column_chunks
+from release.metadata import PostReader, release_chunks
+from release.posts import sfw_ratings
+from release.progress import ProgressFn, Ticker, no_progress
+from release.sniff import is_truncated, sniff
+from release.walk import FILE_KIND, Listing, list_tree
+
+Background = Literal["white", "black", "auto"]
+IMAGE_TYPES = ("jpg", "png", "gif", "bmp")  # what the published script converted
+PIXEL_LIMIT = 100_000_000  # above this an original is refused as a decompression bomb (Danbooru's largest: ~60M)
+UNIFORM_COLOURS = 4  # an output with at most this many colours (on a 64x64 sample) is listed as near-uniform
+DARK, LIGHT = 16, 239  # mean luminance of an output below / above which it is listed as too dark / too white
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How every output is made; recorded in the report with the decoder and encoder versions."""
+
+    size: int = 512
+    quality: int = 90
+    background: Background = "auto"
+    first_frame: bool = False  # animated GIFs: skipped as published, or their first frame
+    truncated: Literal["decode", "skip"] = "decode"
+
+
+@dataclass
+class Outcome:
+    """What happened to one original."""
+
+    post_id: int
+    source: str
+    status: str  # written, skipped, failed
+    detail: str = ""
+    flags: list[str] = field(default_factory=list)  # near_uniform, too_dark, too_white, truncated, cmyk, ...
+
+
+def versions() -> dict[str, str]:
+    """The decoder and encoder versions that decide the output bytes."""
+    return {
+        "pillow": PIL_VERSION,
+        "libjpeg": str(features.version("jpg")),
+        "libjpeg_turbo": str(features.version("libjpeg_turbo")),
+        "zlib": str(features.version("zlib")),
+        "littlecms": str(features.version("littlecms2")),
+    }
+
+
+def _background(image: Image.Image, choice: Background) -> tuple[int, int, int]:
+    """White or black; `auto` picks the one that contrasts with the visible pixels (alpha-weighted)."""
+    if choice != "auto":
+        return (255, 255, 255) if choice == "white" else (0, 0, 0)
+    rgba = np.asarray(image.convert("RGBA").reduce(max(1, min(image.size) // 128)), dtype=np.float64)
+    weight = rgba[..., 3] / 255.0
+    if weight.sum() < 1e-9:
+        return (255, 255, 255)
+    luminance = rgba[..., 0] * 0.299 + rgba[..., 1] * 0.587 + rgba[..., 2] * 0.114
+    mean = float((luminance * weight).sum() / weight.sum())
+    return (0, 0, 0) if mean > 127.5 else (255, 255, 255)
+
+
+def _to_srgb(image: Image.Image, flags: list[str]) -> Image.Image:
+    """RGB or RGBA in sRGB: ICC profiles applied, CMYK, palette, 16-bit and grey images converted."""
+    icc = image.info.get("icc_profile")
+    if image.mode == "CMYK":
+        flags.append("cmyk")
+    if icc and image.mode in ("RGB", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")  # type: ignore[return-value]
+        except (ImageCms.PyCMSError, OSError):
+            flags.append("bad_icc_profile")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        flags.append("16bit")
+        values = np.asarray(image, dtype=np.uint32)
+        scale = 257 if values.max(initial=0) > 255 else 1
+        return Image.fromarray((values // scale).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _fit(width: int, height: int, size: int) -> tuple[int, int]:
+    scale = min(size / width, size / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """An RGBA image over an opaque background, as RGB."""
+    base = Image.new("RGBA", image.size, (*background, 255))
+    return Image.alpha_composite(base, image).convert("RGB")
+
+
+def _quality_flags(content: Image.Image, flags: list[str]) -> None:
+    """The known-bug class, made visible: outputs whose picture (the padding left out) is near-uniform."""
+    sample = content.resize((64, 64), Image.Resampling.BOX)
+    colours = sample.getcolors(UNIFORM_COLOURS + 1)
+    if colours is not None:
+        flags.append("near_uniform")
+    mean = float(np.asarray(sample.convert("L"), dtype=np.float64).mean())
+    if mean < DARK:
+        flags.append("too_dark")
+    elif mean > LIGHT:
+        flags.append("too_white")
+
+
+def _decode(data: bytes, settings: Settings, flags: list[str]) -> Image.Image | str:
+    """The picture, in sRGB, fitted inside the canvas (a skip reason instead for animations and bombs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        opened = Image.open(io.BytesIO(data))
+        if getattr(opened, "n_frames", 1) > 1:
+            if not settings.first_frame:
+                return "animated"
+            flags.append("first_frame")
+        if opened.width * opened.height > PIXEL_LIMIT:
+            return f"decompression bomb ({opened.width}x{opened.height} pixels)"
+        target = _fit(opened.width, opened.height, settings.size)
+        if opened.format == "JPEG":
+            opened.draft("RGB" if opened.mode != "CMYK" else "CMYK", target)  # DCT scaling: decode smaller
+        opened.load()
+        return _to_srgb(opened, flags).resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def convert(data: bytes, settings: Settings, flags: list[str]) -> bytes | str:
+    """The output JPEG of one original's bytes, or why there is none (a skip reason)."""
+    if not data:
+        return "empty file"
+    kind = sniff(data[:16])
+    if kind not in IMAGE_TYPES:
+        return f"not an image ({kind or 'unknown type'})"
+    ImageFile.LOAD_TRUNCATED_IMAGES = settings.truncated == "decode"
+    if is_truncated(kind, data[-16:]):
+        flags.append("truncated")
+    try:
+        resized = _decode(data, settings, flags)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return f"decompression bomb ({exc})"
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # what Pillow's decoders raise on damaged data
+        return f"cannot decode: {exc}"
+    if isinstance(resized, str):
+        return resized
+    background = _background(resized, settings.background) if resized.mode == "RGBA" else None
+    if background is not None and background == (255, 255, 255):
+        flags.append("white_background")
+    canvas = Image.new("RGB", (settings.size, settings.size), background or (0, 0, 0))
+    offset = ((settings.size - resized.width) // 2, (settings.size - resized.height) // 2)
+    content = resized.convert("RGB") if background is None else _flatten(resized, background)
+    canvas.paste(content, offset)
+    _quality_flags(content, flags)
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=settings.quality, optimize=False, progressive=False, subsampling="4:2:0")
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One original to convert: its ID, where it is, where its output goes, and the mtime to give it."""
+
+    post_id: int
+    source: str
+    target: str
+    mtime_ns: int
+
+
+def convert_batch(root: str, settings: Settings, tasks: list[Task]) -> list[Outcome]:
+    """Worker side: convert a batch of originals, each output written whole (temporary name, rename)."""
+    outcomes = []
+    for task in tasks:
+        flags: list[str] = []
+        try:
+            with open(os.path.join(root, task.source), "rb") as handle:
+                data = handle.read()
+            result = convert(data, settings, flags)
+        except Exception as exc:  # noqa: BLE001  # any decoder failure is this file's outcome, not the run's
+            outcomes.append(Outcome(task.post_id, task.source, "failed", f"{type(exc).__name__}: {exc}", flags))
+            continue
+        if isinstance(result, str):
+            outcomes.append(Outcome(task.post_id, task.source, "skipped", result, flags))
+            continue
+        _write(os.path.join(root, task.target), result, task.mtime_ns)
+        outcomes.append(Outcome(task.post_id, task.source, "written", "", flags))
+    return outcomes
+
+
+def _write(path: str, data: bytes, mtime_ns: int) -> None:
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.derive.tmp")  # atomic's name: stale ones are removed
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.utime(temporary, ns=(mtime_ns, mtime_ns))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def run_tasks(
+    root: Path, tasks: Iterable[Task], settings: Settings, workers: int | None = None
+) -> Iterator[list[Outcome]]:
+    """Convert `tasks` on `workers` processes, yielding each batch's outcomes in order."""
+    if settings.size < 16 or not 1 <= settings.quality <= 100:
+        raise BadInput("--size/--quality", "size at least 16 pixels, quality 1 to 100")
+    with HashEngine(workers) as engine:
+        yield from engine.map_batches(partial(convert_batch, str(root), settings), batched(tasks, limit=16))
+
+
+def target_of(post_id: int) -> str:
+    """Where an original's 512px image goes."""
+    return image_path("512px", post_id, "jpg")
+
+
+class Plan(NamedTuple):
+    """What a derive run does: originals to convert, outputs to remove, and why the rest is left alone."""
+
+    tasks: list[Task]
+    remove: list[str]  # outputs of posts no longer selected (takedowns, ratings changed)
+    stale: list[str]  # temporaries of a killed run (their process is gone)
+    selected: int  # posts of the chosen ratings
+    without_original: int  # selected posts whose original is not in the tree
+    up_to_date: int  # outputs left untouched
+    ratings: list[str]
+
+
+def _ids_of(listing: Listing) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """(IDs, mtimes, paths, sizes) of the files of a listing that are images of the layout, ID ascending."""
+    files = np.flatnonzero(listing.kinds == FILE_KIND)
+    paths = [listing.path(int(row)) for row in files]
+    parsed = [parse_path(path) for path in paths]
+    keep = [n for n, p in enumerate(parsed) if p.id is not None and p.problem is None]
+    ids = np.array([parsed[n].id for n in keep], np.int64)
+    order = np.argsort(ids, kind="stable")
+    mtimes = listing.mtimes[files][keep][order] if keep else np.zeros(0, np.int64)
+    sizes = listing.sizes[files][keep][order] if keep else np.zeros(0, np.int64)
+    return ids[order], mtimes, [paths[keep[n]] for n in order.tolist()], sizes
+
+
+def plan(
+    root: Path,
+    metadata: Path,
+    *,
+    ratings: frozenset[str] | None = None,
+    sensitive: bool = False,
+    previous: Path | None = None,
+) -> Plan:
+    """Which originals to convert: the posts of `ratings` (default: the SFW letters of the export's year)
+    whose original is in `root`, when their output is missing, older or newer than the original (outputs
+    carry their original's mtime), or the original changed since `previous` (last year's manifest)."""
+    posts = PostReader(release_chunks(metadata))
+    rated = [(post.id, post.rating) for post in posts]
+    letters = ratings or sfw_ratings(posts.newest_year, sensitive)
+    wanted = np.unique(np.array([i for i, r in rated if r in letters], np.int64))
+    ids, mtimes, sources, sizes = _ids_of(list_tree(str(root), ["original"]))
+    if len(np.unique(ids)) != len(ids):
+        raise BadInput(str(root / "original"), "holds two originals of one ID: which one to derive is unclear")
+    none = np.zeros(0, np.int64)
+    listing = list_tree(str(root), ["512px"]) if (root / "512px").is_dir() else None
+    have, out_mtimes, outputs, _ = _ids_of(listing) if listing is not None else (none, none, [], none)
+    stale = _stale_temporaries(listing) if listing is not None else []
+    changed = _changed_since(previous, ids, sizes) if previous is not None else np.zeros(len(ids), bool)
+    where = np.searchsorted(ids, wanted)
+    found = (where < len(ids)) & (ids[np.minimum(where, len(ids) - 1)] == wanted) if len(ids) else wanted < 0
+    out_at = np.searchsorted(have, ids)
+    tasks: list[Task] = []
+    up_to_date = 0
+    for row in where[found].tolist():
+        post_id, mtime = int(ids[row]), int(mtimes[row])
+        k = int(out_at[row])
+        current = k < len(have) and have[k] == post_id and out_mtimes[k] == mtime and not changed[row]
+        if current:
+            up_to_date += 1
+        else:
+            tasks.append(Task(post_id, sources[row], target_of(post_id), mtime))
+    keep = set(ids[where[found]].tolist())
+    remove = [path for post_id, path in zip(have.tolist(), outputs, strict=True) if post_id not in keep]
+    return Plan(tasks, remove, stale, len(wanted), int((~found).sum()), up_to_date, sorted(letters))
+
+
+_TEMPORARY = re.compile(r"\.(.+)\.([0-9]+)\.derive\.tmp")
+
+
+def _stale_temporaries(listing: Listing) -> list[str]:
+    """Half-written outputs of a run that was killed (named by `_write`, their process gone)."""
+    stale = []
+    for row in np.flatnonzero(listing.kinds == FILE_KIND).tolist():
+        path = listing.path(row)
+        match = _TEMPORARY.fullmatch(path.rsplit("/", 1)[-1])
+        if match and not process_alive(int(match.group(2))):
+            stale.append(path)
+    return stale
+
+    return True
+
+
+def _changed_since(previous: Path, ids: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per original (`ids`, ascending), whether last year's manifest lists it with another size: a change
+    that kept its mtime."""
+    old_ids, old_sizes = [], []
+    for columns in column_chunks(previous, None):
+        originals = columns.rank == SUBSET_RANK["original"]
+        old_ids.append(columns.keys[originals] & ((1 << RANK_SHIFT) - 1))
+        old_sizes.append(columns.sizes[originals])
+    known, known_sizes = (
+        np.concatenate([np.zeros(0, np.int64), *old_ids]),
+        np.concatenate([np.zeros(0, np.int64), *old_sizes]),
+    )
+    at = np.searchsorted(known, ids)
+    inside = at < len(known)
+    listed = np.zeros(len(ids), bool)
+    listed[inside] = known[at[inside]] == ids[inside]
+    differs = np.zeros(len(ids), bool)
+    differs[listed] = known_sizes[at[listed]] != sizes[listed]
+    return differs
+
+
+MAX_LISTED = 200  # paths listed per flag and failures in the report (the counts are complete)
+
+
+class DeriveReport(BaseModel):
+    """What `derive 512px` did (or, with dry_run, would do)."""
+
+    root: str
+    ratings: list[str]
+    settings: dict[str, object]
+    versions: dict[str, str]
+    selected: int
+    without_original: int
+    up_to_date: int
+    to_convert: int
+    written: int = 0
+    skipped: dict[str, int] = {}  # reason (animated, not an image, cannot decode, ...) -> originals
+    skipped_files: list[str] = []  # "path: reason in full"
+    failed: list[str] = []  # "path: problem"
+    removed: list[str] = []  # outputs of posts no longer selected
+    flagged: dict[str, list[str]] = {}  # near_uniform, too_dark, too_white, truncated, cmyk, ... -> outputs
+    flag_counts: dict[str, int] = {}
+    dry_run: bool = False
+
+
+def derive_512px(
+    root: Path,
+    metadata: Path | None = None,
+    *,
+    settings: Settings = Settings(),
+    ratings: frozenset[str] | None = None,
+    sensitive: bool = False,
+    previous: Path | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
+    progress: ProgressFn = no_progress,
+) -> DeriveReport:
+    """Derive (or refresh) `root/512px` from `root/original`; see the module docstring."""
+    if not root.is_dir():
+        raise BadInput(str(root), "release root does not exist")
+    todo = plan(root, metadata or root, ratings=ratings, sensitive=sensitive, previous=previous)
+    report = DeriveReport(
+        root=str(root),
+        ratings=todo.ratings,
+        settings=asdict(settings),
+        versions=versions(),
+        selected=todo.selected,
+        without_original=todo.without_original,
+        up_to_date=todo.up_to_date,
+        to_convert=len(todo.tasks),
+        removed=todo.remove,
+        dry_run=dry_run,
+    )
+    if dry_run:
+        return report
+    for path in (*todo.remove, *todo.stale):
+        try:
+            os.unlink(root / path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(str(root / path), f"cannot remove: {describe_os_error(exc)}") from exc
+    ticker = Ticker(progress, "derive", len(todo.tasks))
+    skipped: Counter[str] = Counter()
+    flagged: dict[str, list[str]] = {}
+    counts: Counter[str] = Counter()
+    for outcomes in run_tasks(root, todo.tasks, settings, workers):
+        for outcome in outcomes:
+            target = target_of(outcome.post_id)
+            if outcome.status == "written":
+                report.written += 1
+            elif outcome.status == "skipped":
+                skipped[outcome.detail.split(" (")[0].split(":")[0]] += 1
+                if len(report.skipped_files) < MAX_LISTED:
+                    report.skipped_files.append(f"{outcome.source}: {outcome.detail}")
+            elif len(report.failed) < MAX_LISTED:
+                report.failed.append(f"{outcome.source}: {outcome.detail}")
+            for flag in outcome.flags:
+                counts[flag] += 1
+                if len(flagged.setdefault(flag, [])) < MAX_LISTED:
+                    flagged[flag].append(target if outcome.status == "written" else outcome.source)
+        ticker.add(len(outcomes))
+    ticker.finish()
+    report.skipped, report.flagged, report.flag_counts = (
+        dict(sorted(skipped.items())),
+        flagged,
+        dict(sorted(counts.items())),
+    )
+    return report
