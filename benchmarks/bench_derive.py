@@ -40,8 +40,8 @@ from release.synth.records import make_record, record_line  # noqa: E402
 
 START, END = "<!-- derive:start -->", "<!-- derive:end -->"
 FIRST_ID = 5000
-PUBLISHED = "convert {} -resize 512x512\\> -extent 512x512 -gravity center -background black out-im/{/.}.jpg"
-CENTRED = "convert {} -resize 512x512\\> -gravity center -background black -extent 512x512 out-imc/{/.}.jpg"
+PUBLISHED = "/usr/bin/convert {} -resize 512x512\\> -extent 512x512 -gravity center -background black out-im/{/.}.jpg"
+CENTRED = "/usr/bin/convert {} -resize 512x512\\> -gravity center -background black -extent 512x512 out-imc/{/.}.jpg"
 VIPS = "vipsthumbnail {} --size 512x512 -o $PWD/out-vips/%s.jpg[Q=90]"
 
 

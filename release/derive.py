@@ -87,7 +87,7 @@ def _background(image: Image.Image, choice: Background) -> tuple[int, int, int]:
     """White or black; `auto` picks the one that contrasts with the visible pixels (alpha-weighted)."""
     if choice != "auto":
         return (255, 255, 255) if choice == "white" else (0, 0, 0)
-    rgba = np.asarray(image.convert("RGBA").reduce(max(1, min(image.size) // 128)), dtype=np.float64)
+    rgba = np.asarray(image.reduce(max(1, min(image.size) // 128)), dtype=np.float64)  # RGBA already
     weight = rgba[..., 3] / 255.0
     if weight.sum() < 1e-9:
         return (255, 255, 255)
@@ -156,7 +156,8 @@ def _decode(data: bytes, settings: Settings, flags: list[str]) -> Image.Image | 
         if opened.format == "JPEG":
             opened.draft("RGB" if opened.mode != "CMYK" else "CMYK", target)  # DCT scaling: decode smaller
         opened.load()
-        return _to_srgb(opened, flags).resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # reducing_gap 2 (Pillow's thumbnail): box-reduce to twice the target, then Lanczos; 3 cost 40% more time
+        return _to_srgb(opened, flags).resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
 def convert(data: bytes, settings: Settings, flags: list[str]) -> bytes | str:
