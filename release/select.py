@@ -8,6 +8,7 @@ order (bucket, then ID ascending), so it can be diffed against `rsync filelist` 
 from __future__ import annotations
 
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,35 +82,53 @@ def _ext(post: Post, subset: str) -> str:
     return "jpg" if subset == "512px" else post.file_ext
 
 
+class _Names:
+    """A few distinct strings (extensions, ratings) numbered in the order they are first met."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def index(self, name: str) -> int:
+        """The number of `name` (a new one if it was not met before)."""
+        found = self._index.get(name)
+        if found is None:
+            found = self._index[name] = len(self.names)
+            self.names.append(name)
+        return found
+
+
 def select(root: Path, query: Query, output: Path, progress: ProgressFn = no_progress) -> SelectReport:
     """Run `query` over root's metadata and write the matching files that exist as a --files-from list."""
     chunks = release_chunks(root)
     report = SelectReport()
-    ids: list[int] = []
-    exts: list[str] = []
-    ratings: list[str] = []
+    # matches in compact arrays (9 bytes each, not three Python objects): memory stays flat in the file size
+    ids = array("q")
+    exts, ext_names = array("H"), _Names()
+    ratings, rating_names = array("B"), _Names()
     ticker = Ticker(progress, "select", bytes_total=sum(c.stat().st_size for c in chunks))
     posts = PostReader(chunks, ticker)
     for post in posts:
         report.posts += 1
         if query.matches(post):
             ids.append(post.id)
-            exts.append(_ext(post, query.subset))
-            ratings.append(post.rating)
+            exts.append(ext_names.index(_ext(post, query.subset)))
+            ratings.append(rating_names.index(post.rating))
     ticker.finish()
     report.malformed_lines, report.rows_without_id, report.dialects = posts.malformed, posts.without_id, posts.dialects
     keep = np.ones(len(ids), bool)
     if query.sfw:  # what SFW means depends on the export's year: known once every post was read
         letters = sfw_ratings(posts.newest_year, query.sensitive)
         report.sfw_ratings = sorted(letters)
-        keep = np.array([rating in letters for rating in ratings], bool)
+        wanted = np.array([name in letters for name in rating_names.names] or [False], bool)
+        keep = wanted[np.frombuffer(ratings, np.uint8)] if len(ratings) else np.zeros(0, bool)
     report.matched = int(keep.sum())
     id_array = np.array(ids, dtype=np.int64)
     order = np.lexsort((id_array, id_array % BUCKETS))
     order = order[keep[order]]
     with atomic_output(output) as out:
         for row in order.tolist():
-            path = image_path(query.subset, ids[row], exts[row])
+            path = image_path(query.subset, ids[row], ext_names.names[exts[row]])
             if os.path.isfile(root / path):
                 out.write(list_line(path))
                 report.listed += 1
