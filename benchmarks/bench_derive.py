@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE, best, write_section  # noqa: E402
+from bench_hashing import CLI, HERE, best, emit_section  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
 from release.derive import versions  # noqa: E402
@@ -174,9 +174,7 @@ def main() -> None:
         "",
         END,
     ]
-    body = "\n".join(lines) + "\n"
-    print(body)
-    write_section(args.results, START, END, body)
+    emit_section(args.results, START, END, lines[1:-1])
 
 
 if __name__ == "__main__":

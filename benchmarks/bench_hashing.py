@@ -105,6 +105,13 @@ def write_section(results: Path, start: str, end: str, body: str) -> None:
     results.write_text(text)
 
 
+def emit_section(results: Path, start: str, end: str, lines: list[str]) -> None:
+    """Print a section (its lines, between `start` and `end`) and put it in place in RESULTS.md."""
+    body = "\n".join([start, *lines, end]) + "\n"
+    print(body)
+    write_section(results, start, end, body)
+
+
 WARM = "find . -type f -print0 | xargs -0 cat > /dev/null"
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE, WARM, Timing, run, synth_tree, write_section  # noqa: E402
+from bench_hashing import CLI, HERE, WARM, Timing, emit_section, run, synth_tree  # noqa: E402
 
 START, END = "<!-- million:start -->", "<!-- million:end -->"
 DROP = "sync; echo 3 > /proc/sys/vm/drop_caches"
@@ -115,9 +115,7 @@ def main() -> None:
         )
         commands += [f"    {ours}", f"    {anchor}"]
     lines += ["", "Commands (in the tree's root):", "", *commands, "", END]
-    body = "\n".join(lines) + "\n"
-    print(body)
-    write_section(args.results, START, END, body)
+    emit_section(args.results, START, END, lines[1:-1])
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hashing import CLI, HERE, best, synth_tree, write_section  # noqa: E402
+from bench_hashing import CLI, HERE, best, emit_section, synth_tree  # noqa: E402
 
 PATH = '"./original/\\((.id | tonumber) % 1000 | tostring | ("000" + .)[-4:])/\\(.id).\\(.file_ext)"'
 QUERIES = [
@@ -133,9 +133,7 @@ def main() -> None:
             f"    cd metadata && jq -r '{jq_filter} | {PATH}' {files} > list.txt",
         ]
     lines += ["", end]
-    body = "\n".join(lines) + "\n"
-    print(body)
-    write_section(args.results, start, end, body)
+    emit_section(args.results, start, end, lines[1:-1])
 
 
 if __name__ == "__main__":
