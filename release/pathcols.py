@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,9 +36,24 @@ def _conforming() -> np.ndarray:
     )
 
 
-def classify(tokens: Tokens, path_of: Callable[[int], str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Subset rank, bucket (-1: none) and packed sort key of every path: columns first, then
-    `parse_path(path_of(row))` for each row the columns do not settle."""
+class Layout(NamedTuple):
+    """What the layout says of many paths, one array entry each."""
+
+    rank: np.ndarray  # int64: layout.SUBSET_RANK of the path's subset
+    bucket: np.ndarray  # int64: the bucket folder's number, -1 for none
+    ids: np.ndarray  # int64: the post ID, 0 for none
+    conforming: np.ndarray  # bool: parse_path finds no problem
+
+    @property
+    def keys(self) -> np.ndarray:
+        """`layout.pack` of every path: the first part of the manifest order."""
+        keys: np.ndarray = (self.rank << RANK_SHIFT) | self.ids
+        return keys
+
+
+def classify(tokens: Tokens, path_of: Callable[[int], str]) -> Layout:
+    """The layout of every path: columns first, then `parse_path(path_of(row))` for each row the columns
+    do not settle."""
     subset = np.frombuffer(tokens[0], np.int8).astype(np.int64)
     bucket = np.frombuffer(tokens[1], np.int32).astype(np.int64)
     ids = np.frombuffer(tokens[2], np.int64).copy()
@@ -46,15 +62,16 @@ def classify(tokens: Tokens, path_of: Callable[[int], str]) -> tuple[np.ndarray,
     settled[settled] = _conforming()[subset[settled], ext[settled]]
     ranks = np.array([SUBSET_RANK[s] for s in IMAGE_SUBSETS], np.int64)
     rank = np.where(settled, ranks[np.maximum(subset, 0)], 0)
+    conforming = settled.copy()
     for row in np.flatnonzero(~settled).tolist():
         parsed = parse_path(path_of(row))
         rank[row] = SUBSET_RANK[parsed.subset]
         bucket[row] = -1 if parsed.bucket is None else parsed.bucket
         ids[row] = parsed.id or 0
-    return rank, bucket, (rank << RANK_SHIFT) | ids
+        conforming[row] = parsed.problem is None
+    return Layout(rank, bucket, ids, conforming)
 
 
-def packed_keys(blob: bytes | bytearray, ends: np.ndarray, path_of: Callable[[int], str]) -> np.ndarray:
-    """`layout.packed_key` of every path of a blob (UTF-8, `ends`: int64 end offsets), as int64."""
-    tokens = _records.path_layout(blob, ends.astype(np.int64).tobytes(), SUBSET_NAMES, EXTENSION_BYTES)
-    return classify(tokens, path_of)[2]
+def layout_of(blob: bytes | bytearray, ends: np.ndarray, path_of: Callable[[int], str]) -> Layout:
+    """The layout of every path of a blob (UTF-8, `ends`: int64 end offsets)."""
+    return classify(_records.path_layout(blob, ends.astype(np.int64).tobytes(), SUBSET_NAMES, EXTENSION_BYTES), path_of)

@@ -16,10 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from release import _listing
+from release import _listing, _records
 from release.hashing import PathSpans
 from release.layout import RANK_SHIFT, packed_key
-from release.pathcols import packed_keys
+from release.pathcols import layout_of
 
 UNDECODABLE = "undecodable"  # an entry whose name is not UTF-8: reported (escaped), left out, never descended
 
@@ -44,7 +44,7 @@ class WalkEntry:
 
 
 KINDS = ("file", "symlink", "special", UNDECODABLE, "dir", "error")  # _listing's kind codes, in order
-FILE_KIND = 0
+FILE_KIND, ERROR_KIND = KINDS.index("file"), KINDS.index("error")
 
 
 class Listing(NamedTuple):
@@ -58,7 +58,16 @@ class Listing(NamedTuple):
 
     def path(self, row: int) -> str:
         """Entry `row`'s path as text (surrogate escapes where it is not UTF-8)."""
-        return os.fsdecode(self.blob[self.ends[row - 1] if row else 0 : self.ends[row]])
+        return span_text(self.blob, self.ends, row)
+
+    def files(self) -> tuple[np.ndarray, bytes, np.ndarray]:
+        """(rows, paths blob, end offsets) of the regular files: the listing's own blob when all are files."""
+        rows = np.flatnonzero(self.kinds == FILE_KIND)
+        if len(rows) == len(self.kinds):
+            return rows, self.blob, self.ends
+        starts = np.concatenate(([0], self.ends[:-1]))
+        spans = np.stack((starts[rows], self.ends[rows]), axis=1)
+        return rows, _records.concat_spans(self.blob, spans.tobytes()), np.cumsum(self.ends[rows] - starts[rows])
 
     def entry(self, row: int, root: str) -> WalkEntry:
         """Entry `row` as a WalkEntry (a symlink's detail is its target, read under `root`)."""
@@ -70,6 +79,11 @@ class Listing(NamedTuple):
         if kind == "file":
             return WalkEntry(path, kind, int(self.sizes[row]), int(self.mtimes[row]))
         return WalkEntry(path, kind, detail=_link_target(root, path) if kind == "symlink" else None)
+
+
+def span_text(blob: bytes | bytearray, ends: np.ndarray, row: int) -> str:
+    """Path `row` of a blob of paths (`ends`: their end offsets) as text (surrogate escapes where not UTF-8)."""
+    return os.fsdecode(bytes(blob[ends[row - 1] if row else 0 : ends[row]]))
 
 
 def _link_target(root: str, path: str) -> str:
@@ -160,13 +174,8 @@ class FileTable:
 
     def extend_listing(self, listing: Listing) -> None:
         """Append the files of a listing (other kinds are left out), keys computed on whole columns."""
-        rows = np.flatnonzero(listing.kinds == FILE_KIND)
-        if len(rows) == len(listing.kinds):
-            blob, ends = listing.blob, listing.ends
-        else:
-            starts = np.concatenate(([0], listing.ends[:-1]))
-            blob, ends = _gather(listing.blob, starts[rows], listing.ends[rows])
-        keys = packed_keys(blob, ends, lambda row: os.fsdecode(blob[ends[row - 1] if row else 0 : ends[row]]))
+        rows, blob, ends = listing.files()
+        keys = layout_of(blob, ends, lambda row: span_text(blob, ends, row)).keys
         base = len(self._blob)
         self._keys.frombytes(keys.tobytes())
         self._sizes.frombytes(listing.sizes[rows].tobytes())
@@ -183,22 +192,9 @@ class FileTable:
         """The mtimes of every row, as a read-only int64 view."""
         return np.frombuffer(self._mtimes, dtype=np.int64) if len(self) else np.zeros(0, np.int64)
 
-    def extend(self, other: FileTable) -> None:
-        """Append every row of `other` (bulk copies, no per-row Python work)."""
-        base = len(self._blob)
-        self._keys.extend(other._keys)
-        self._sizes.extend(other._sizes)
-        self._mtimes.extend(other._mtimes)
-        self._offsets.extend(o + base for o in other._offsets[1:])
-        self._blob += other._blob
-
     def path(self, row: int) -> str:
         """The path of row `row` (insertion index)."""
         return self._blob[self._offsets[row] : self._offsets[row + 1]].decode("utf-8", "surrogateescape")
-
-    def path_bytes(self, row: int) -> bytes:
-        """The path of row `row` as the file system's bytes."""
-        return bytes(self._blob[self._offsets[row] : self._offsets[row + 1]])
 
     def size(self, row: int) -> int:
         """The size of row `row` (insertion index)."""
@@ -252,11 +248,3 @@ class FileTable:
         """Yield (path, size, mtime_ns, packed key) in manifest order."""
         for row in self.order().tolist():
             yield self.path(row), self._sizes[row], self._mtimes[row], self._keys[row]
-
-
-def _gather(blob: bytes | bytearray, starts: np.ndarray, ends: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """The spans [starts, ends) of a blob as a new blob and its end offsets."""
-    lengths = ends - starts
-    new_ends = np.cumsum(lengths)
-    index = np.repeat(starts - (new_ends - lengths), lengths) + np.arange(int(new_ends[-1]) if len(starts) else 0)
-    return np.frombuffer(blob, np.uint8)[index].tobytes(), new_ends

@@ -89,10 +89,8 @@ def read_columns(name: str, first_line: int, block: bytes, field: str | None) ->
         if field:
             digests[row] = np.frombuffer(bytes.fromhex(getattr(record, field)), np.uint8)
     blob = block + b"".join(extra) if extra else block
-    rank, bucket, keys = classify(
-        raw[4:], lambda row: blob[spans[row, 0] : spans[row, 1]].decode("utf-8", "surrogateescape")
-    )
-    columns = Columns(first_line, blob, spans, sizes, digests, rank, bucket, keys)
+    layout = classify(raw[4:], lambda row: blob[spans[row, 0] : spans[row, 1]].decode("utf-8", "surrogateescape"))
+    columns = Columns(first_line, blob, spans, sizes, digests, layout.rank, layout.bucket, layout.keys)
     _check_order(name, columns)
     return columns
 
