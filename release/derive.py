@@ -19,6 +19,7 @@ import io
 import os
 import re
 import warnings
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -34,13 +35,15 @@ from pydantic import BaseModel
 from release.atomic import describe_os_error, process_alive
 from release.errors import BadInput, OutputError
 from release.hashing import HashEngine, batched
-from release.layout import RANK_SHIFT, SUBSET_RANK, image_path, parse_path
+from release.layout import RANK_SHIFT, SUBSET_RANK, image_path
 from release.manifest.columns import column_chunks
 from release.metadata import PostReader, release_chunks
+from release.pathcols import layout_of
 from release.posts import sfw_ratings
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, sniff
-from release.walk import FILE_KIND, Listing, list_tree
+from release.tree import walk_error
+from release.walk import ERROR_KIND, FILE_KIND, Listing, list_tree, span_text
 
 Background = Literal["white", "black", "auto"]
 IMAGE_TYPES = ("jpg", "png", "gif", "bmp")  # what the published script converted
@@ -263,17 +266,31 @@ class Plan(NamedTuple):
     ratings: list[str]
 
 
-def _ids_of(listing: Listing) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """(IDs, mtimes, paths, sizes) of the files of a listing that are images of the layout, ID ascending."""
-    files = np.flatnonzero(listing.kinds == FILE_KIND)
-    paths = [listing.path(int(row)) for row in files]
-    parsed = [parse_path(path) for path in paths]
-    keep = [n for n, p in enumerate(parsed) if p.id is not None and p.problem is None]
-    ids = np.array([parsed[n].id for n in keep], np.int64)
-    order = np.argsort(ids, kind="stable")
-    mtimes = listing.mtimes[files][keep][order] if keep else np.zeros(0, np.int64)
-    sizes = listing.sizes[files][keep][order] if keep else np.zeros(0, np.int64)
-    return ids[order], mtimes, [paths[keep[n]] for n in order.tolist()], sizes
+class _Images(NamedTuple):
+    """The images of the layout in one subset folder, ID ascending, as columns."""
+
+    ids: np.ndarray
+    mtimes: np.ndarray
+    sizes: np.ndarray
+    listing: Listing
+    rows: np.ndarray  # each image's row in `listing`
+
+    def path(self, n: int) -> str:
+        return self.listing.path(int(self.rows[n]))
+
+
+def _images(root: Path, subset: str) -> _Images:
+    """The files of `root/subset` that are images of the layout, classified on whole columns; a folder that
+    cannot be listed is an error (InputIOError), never a hole in the plan."""
+    listing = list_tree(str(root), [subset]) if (root / subset).is_dir() else list_tree(str(root), [])
+    if failed := [listing.entry(row, str(root)) for row in np.flatnonzero(listing.kinds == ERROR_KIND).tolist()]:
+        raise walk_error(root, failed[0])
+    rows, blob, ends = listing.files()
+    layout = layout_of(blob, ends, lambda n: span_text(blob, ends, n))
+    keep = np.flatnonzero(layout.conforming & (layout.rank == SUBSET_RANK[subset]))
+    order = keep[np.argsort(layout.ids[keep], kind="stable")]
+    picked = rows[order]
+    return _Images(layout.ids[order], listing.mtimes[picked], listing.sizes[picked], listing, picked)
 
 
 def plan(
@@ -288,33 +305,35 @@ def plan(
     whose original is in `root`, when their output is missing, older or newer than the original (outputs
     carry their original's mtime), or the original changed since `previous` (last year's manifest)."""
     posts = PostReader(release_chunks(metadata))
-    rated = [(post.id, post.rating) for post in posts]
+    by_rating: dict[str, array[int]] = {}  # 8 bytes a post, whatever the export's size
+    for post in posts:
+        by_rating.setdefault(post.rating, array("q")).append(post.id)
     letters = ratings or sfw_ratings(posts.newest_year, sensitive)
-    wanted = np.unique(np.array([i for i, r in rated if r in letters], np.int64))
-    ids, mtimes, sources, sizes = _ids_of(list_tree(str(root), ["original"]))
+    chosen = [np.frombuffer(by_rating[letter], np.int64) for letter in sorted(letters) if letter in by_rating]
+    wanted = np.unique(np.concatenate([np.zeros(0, np.int64), *chosen]))
+    originals = _images(root, "original")
+    ids = originals.ids
     if len(np.unique(ids)) != len(ids):
         raise BadInput(str(root / "original"), "holds two originals of one ID: which one to derive is unclear")
-    none = np.zeros(0, np.int64)
-    listing = list_tree(str(root), ["512px"]) if (root / "512px").is_dir() else None
-    have, out_mtimes, outputs, _ = _ids_of(listing) if listing is not None else (none, none, [], none)
-    stale = _stale_temporaries(listing) if listing is not None else []
-    changed = _changed_since(previous, ids, sizes) if previous is not None else np.zeros(len(ids), bool)
+    outputs = _images(root, "512px")
+    changed = _changed_since(previous, ids, originals.sizes) if previous is not None else np.zeros(len(ids), bool)
     where = np.searchsorted(ids, wanted)
-    found = (where < len(ids)) & (ids[np.minimum(where, len(ids) - 1)] == wanted) if len(ids) else wanted < 0
-    out_at = np.searchsorted(have, ids)
-    tasks: list[Task] = []
-    up_to_date = 0
-    for row in where[found].tolist():
-        post_id, mtime = int(ids[row]), int(mtimes[row])
-        k = int(out_at[row])
-        current = k < len(have) and have[k] == post_id and out_mtimes[k] == mtime and not changed[row]
-        if current:
-            up_to_date += 1
-        else:
-            tasks.append(Task(post_id, sources[row], target_of(post_id), mtime))
-    keep = set(ids[where[found]].tolist())
-    remove = [path for post_id, path in zip(have.tolist(), outputs, strict=True) if post_id not in keep]
-    return Plan(tasks, remove, stale, len(wanted), int((~found).sum()), up_to_date, sorted(letters))
+    found = (where < len(ids)) & (ids[np.minimum(where, max(len(ids) - 1, 0))] == wanted) if len(ids) else wanted < 0
+    rows = where[found]  # the originals to derive
+    at = np.minimum(np.searchsorted(outputs.ids, ids[rows]), max(len(outputs.ids) - 1, 0))
+    current = (
+        (outputs.ids[at] == ids[rows]) & (outputs.mtimes[at] == originals.mtimes[rows]) & ~changed[rows]
+        if len(outputs.ids)
+        else np.zeros(len(rows), bool)
+    )
+    tasks = [
+        Task(int(ids[row]), originals.path(row), target_of(int(ids[row])), int(originals.mtimes[row]))
+        for row in rows[~current].tolist()
+    ]
+    gone = np.flatnonzero(~np.isin(outputs.ids, ids[rows])).tolist()
+    remove = [outputs.path(n) for n in gone]
+    stale = _stale_temporaries(outputs.listing)
+    return Plan(tasks, remove, stale, len(wanted), int((~found).sum()), int(current.sum()), sorted(letters))
 
 
 _TEMPORARY = re.compile(r"\.(.+)\.([0-9]+)\.derive\.tmp")

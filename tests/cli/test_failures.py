@@ -118,3 +118,21 @@ def test_a_folder_that_cannot_be_listed_stops_the_build(cli: Callable[..., Run],
         (root / "original" / "0001").chmod(0o755)
     assert run.code == 3 and "original/0001: cannot list or stat: Permission denied" in run.stderr
     assert not (tmp_path / "m.zst").exists()
+
+
+def test_a_folder_of_originals_that_cannot_be_listed_stops_derive(cli: Callable[..., Run], tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    (root / "metadata").mkdir(parents=True)
+    (root / "metadata" / "2019000000000000").write_text(
+        "".join(json.dumps({"id": str(post), "rating": "s", "tags": []}) + "\n" for post in (1000, 1001))
+    )
+    for bucket, post in (("0000", 1000), ("0001", 1001)):
+        (root / "original" / bucket).mkdir(parents=True)
+        (root / "original" / bucket / f"{post}.jpg").write_bytes(b"\xff\xd8\xff")
+    (root / "original" / "0001").chmod(0)
+    try:
+        run = cli("derive", "512px", root, prefix=NO_DAC)
+    finally:
+        (root / "original" / "0001").chmod(0o755)
+    assert run.code == 3 and "original/0001: cannot list or stat: Permission denied" in run.stderr
+    assert not (root / "512px").exists()  # nothing derived from half a tree
