@@ -178,9 +178,10 @@ def _open_chunks(path: Path, lines_so_far: list[int]) -> Iterator[bytes]:
             yield chunk
 
 
-def _line_blocks(path: Path) -> Iterator[bytes]:
-    """The decompressed manifest as blocks of whole lines (without the block's last newline); a line longer
-    than MAX_MANIFEST_LINE is refused before it can fill memory (a decompression bomb is one huge line)."""
+def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The decompressed manifest as blocks of whole lines (without the block's last newline), each with its
+    number of lines; a line longer than MAX_MANIFEST_LINE is refused before it can fill memory (a
+    decompression bomb is one huge line)."""
     rest = b""
     lines = [0]
     for chunk in _open_chunks(path, lines):
@@ -193,11 +194,11 @@ def _line_blocks(path: Path) -> Iterator[bytes]:
             continue
         rest = data[cut + 1 :]
         block = data[:cut]
-        lines[0] += _check_lengths(path, block, lines[0])
-        yield block
+        count = _check_lengths(path, block, lines[0])
+        lines[0] += count
+        yield count, block
     if rest:
-        _check_lengths(path, rest, lines[0])
-        yield rest
+        yield _check_lengths(path, rest, lines[0]), rest
 
 
 def _check_lengths(path: Path, block: bytes, before: int) -> int:
@@ -210,7 +211,7 @@ def _check_lengths(path: Path, block: bytes, before: int) -> int:
 
 def _open_line_lists(path: Path) -> Iterator[list[bytes]]:
     """The lines of a manifest (without newlines), a chunk's worth at a time."""
-    for block in _line_blocks(path):
+    for _, block in _line_blocks(path):
         yield block.split(b"\n")
 
 
@@ -270,8 +271,7 @@ class ManifestReader:
         """The record lines a decompressed block at a time (newline-separated, none after the last), with the
         first one's line number: the header line is left out, no line becomes an object of its own."""
         lineno = 1
-        for block in _line_blocks(self.path):
-            count = block.count(b"\n") + 1
+        for count, block in _line_blocks(self.path):
             if lineno == 1:
                 cut = block.find(b"\n")
                 block = block[cut + 1 :] if cut >= 0 else b""
@@ -340,7 +340,7 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     workers = default_workers()
     pending: deque[tuple[bytes, Future[tuple[int, list[tuple[int, int, int]], int]]]] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="prescan") as pool:
-        for block in itertools.chain(_line_blocks(reader.path), [None]):
+        for block in itertools.chain((block for _, block in _line_blocks(reader.path)), [None]):
             if block is not None:
                 pending.append((block, pool.submit(_records.check_lines, block)))
             while pending and (block is None or len(pending) > 2 * workers):
