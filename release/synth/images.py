@@ -44,11 +44,7 @@ def filler(seed: bytes, size: int) -> bytes:
 def base_image(ext: str, index: int) -> tuple[bytes, int, int]:
     """Encoded base image `index` of a Pillow type, with its width and height."""
     width, height = _DIMS[index % len(_DIMS)]
-    image = Image.new("RGB", (width, height))
-    pixels = filler(f"base:{ext}:{index}".encode(), width * height * 3)
-    noise = Image.frombytes("RGB", (width, height), pixels)
-    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
-    image = Image.blend(gradient, noise, 0.35)
+    image = base_picture(width, height, f"base:{ext}:{index}".encode())
     out = io.BytesIO()
     fmt = PIL_FORMATS[ext]
     if fmt == "GIF":
@@ -119,14 +115,7 @@ def special_image(kind: str) -> tuple[bytes, int, int]:
 def special_bytes(kind: str, size: int, seed: bytes) -> tuple[bytes, int, int]:
     """`special_image(kind)` grown to about `size` bytes like every other file of its type."""
     base, width, height = special_image(kind)
-    ext = SPECIAL_EXTS[kind]
-    room = size - len(base)
-    if room <= 16:
-        return base, width, height
-    n = room - _overhead(ext, room)
-    n -= _overhead(ext, n) - _overhead(ext, room)
-    grow = {"jpg": _grow_jpeg, "png": _grow_png, "gif": _grow_gif}[ext]
-    return grow(base, filler(seed, max(0, n))), width, height
+    return _grown(base, SPECIAL_EXTS[kind], size, seed), width, height
 
 
 def base_picture(width: int, height: int, seed: bytes) -> Image.Image:
@@ -139,13 +128,18 @@ def base_picture(width: int, height: int, seed: bytes) -> Image.Image:
 def image_bytes(ext: str, size: int, seed: bytes, base_index: int) -> tuple[bytes, int, int]:
     """A decodable jpg/jpeg/png/gif of about `size` bytes (exact when size exceeds the base)."""
     base, width, height = base_image("jpg" if ext == "jpeg" else ext, base_index % BASES_PER_TYPE)
+    return _grown(base, ext, size, seed), width, height
+
+
+def _grown(base: bytes, ext: str, size: int, seed: bytes) -> bytes:
+    """An encoded jpg/jpeg/png/gif grown with filler its format tolerates to `size` bytes (when that exceeds it)."""
     room = size - len(base)
     if room <= 16:
-        return base, width, height
+        return base
     n = room - _overhead(ext, room)
     n -= _overhead(ext, n) - _overhead(ext, room)  # segment counts can shift by one
     grow = {"jpg": _grow_jpeg, "jpeg": _grow_jpeg, "png": _grow_png, "gif": _grow_gif}[ext]
-    return grow(base, filler(seed, max(0, n))), width, height
+    return grow(base, filler(seed, max(0, n)))
 
 
 def other_bytes(ext: str, size: int, seed: bytes) -> bytes:
