@@ -82,7 +82,7 @@ def build_manifest(
 ) -> BuildReport:
     """Build the manifest of `root` into `output`; with `torrents`, the shards' .torrent files from the same
     read of every byte. Everything written appears together; a killed build resumes from its journal.
-    `workers` walk the tree (processes); `io_depth` files are read at a time (threads, GIL released)."""
+    `io_depth` folders are listed and files read at a time (threads, GIL released; at least `workers`)."""
     readers = reader_threads(workers, io_depth)
     table, skipped = scan_tree(root, progress, readers)
     header = header_for(table, release or root.resolve().name)

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from release.errors import InputIOError, MetadataFormatError
+from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.textio import MAX_METADATA_LINE, TOO_LONG, bounded_lines, loads
 
 
@@ -222,6 +222,14 @@ def sfw_ratings(year: int, include_sensitive: bool = False) -> frozenset[str]:
     if year < SPLIT_YEAR:
         return frozenset({"s"})
     return frozenset({"g", "s"}) if include_sensitive else frozenset({"g"})
+
+
+def rating_choice(letters: list[str], option: str) -> frozenset[str]:
+    """The rating letters asked for on the command line; BadInput names the first that no dialect has."""
+    for letter in letters:
+        if letter not in NEW_RATINGS:
+            raise BadInput(option, f"{letter!r}: choose g, s, q or e")
+    return frozenset(letters)
 
 
 def rating_letters(dialect: Dialect) -> tuple[str, ...]:

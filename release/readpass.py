@@ -100,7 +100,7 @@ class Group(NamedTuple):
 class GroupResult(NamedTuple):
     """What a worker returns for one group."""
 
-    positions: np.ndarray  # manifest positions of the files hashed, ascending
+    positions: np.ndarray  # manifest positions of the files hashed, in the group's order
     lines: bytes  # their record lines, in that order (none for a file that failed)
     ends: np.ndarray  # int64 end offset of each one's line in `lines`
     head: bytes  # stream bytes before the group's first piece boundary

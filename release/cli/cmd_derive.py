@@ -67,17 +67,15 @@ def derive_512px_cmd(
 ) -> int:
     """Derive the SFW 512px subset from the originals: fast, reproducible, transparency handled."""
     from release.derive import Settings, derive_512px
-    from release.posts import NEW_RATINGS
+    from release.posts import rating_choice
 
     if background not in ("white", "black", "auto"):
         raise BadInput("--background", f"{background!r}: choose white, black or auto")
-    bad = [r for r in ratings or [] if r not in NEW_RATINGS]
-    if bad:
-        raise BadInput("--ratings", f"{bad[0]!r}: choose g, s, q or e")
+    letters = rating_choice(ratings or [], "--ratings")
     settings = Settings(size=size, quality=quality, background=background, first_frame=first_frame)  # type: ignore[arg-type]
     with ProgressView(not json_out) as view:
         report = derive_512px(
-            root, metadata, settings=settings, ratings=frozenset(ratings) if ratings else None, sensitive=sensitive,
+            root, metadata, settings=settings, ratings=letters or None, sensitive=sensitive,
             previous=previous, workers=workers, dry_run=dry_run, progress=view,
         )  # fmt: skip
     if json_out:

@@ -85,15 +85,13 @@ def select_cmd(
     json_out: JsonOpt = False,
 ) -> int:
     """Write the files matching a metadata query (the jq query, done for you) as a --files-from list."""
-    from release.posts import NEW_RATINGS
+    from release.posts import rating_choice
     from release.select import Query, select
 
     one_stdout(json_out, output=output)
     if subset not in ("original", "512px"):
         raise BadInput("--subset", f"{subset!r}: choose original or 512px")
-    bad = [r for r in rating or [] if r not in NEW_RATINGS]
-    if bad:
-        raise BadInput("--rating", f"{bad[0]!r}: choose g, s, q or e")
+    letters = rating_choice(rating or [], "--rating")
     if sfw and rating:
         raise BadInput("--sfw", "--sfw already chooses the ratings: drop --rating")
     if sensitive and not sfw:
@@ -104,7 +102,7 @@ def select_cmd(
     query = Query(
         tags=frozenset(tag or ()),
         not_tags=frozenset(not_tag or ()),
-        ratings=frozenset(rating or ()),
+        ratings=letters,
         since=_date(since, "--since"),
         until=_date(until, "--until"),
         first_id=first,
