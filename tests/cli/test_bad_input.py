@@ -278,7 +278,10 @@ def test_installed_wheel_knows_the_catalogue(dataset: Dataset, tmp_path: Path) -
     venv = tmp_path / "venv"
     subprocess.run(["python3", "-m", "venv", "--system-site-packages", str(venv)], check=True)
     wheel = next(wheels.glob("booru_release-*.whl"))
-    subprocess.run([venv / "bin" / "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
+    # --force-reinstall: pip may otherwise count the editable install it sees through the system site-packages
+    # as this version already installed and put nothing in the venv (seen once in CI)
+    install = [venv / "bin" / "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True)
     proc = subprocess.run(
         [venv / "bin" / "python", "-m", "release", "reconstruct", "danbooru2017", "--from", dataset.root(2019),
          "--to", tmp_path / "out", "--dry-run", "--json"],
