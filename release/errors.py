@@ -65,6 +65,10 @@ class MetadataFormatError(BadInput):
         super().__init__(where, problem)
 
 
+class ConsistencyFailure(ReleaseError):
+    """A check found what the release must not contain (exit 1, like a failed verification)."""
+
+
 class OutputError(ReleaseError):
     """Writing an output failed (disk full, permission, read-only file system)."""
 

@@ -50,6 +50,7 @@ metadata_app = typer.Typer(help="Archive, package and summarise the metadata exp
 app.add_typer(metadata_app, name="metadata")
 
 from release.cli import (  # noqa: E402,F401
+    cmd_cut,
     cmd_demo,
     cmd_derive,
     cmd_manifest,

@@ -46,6 +46,9 @@ SHOWN_PROBLEMS = 50
   booru-release verify danbooru2019 --manifest m.jsonl.zst --fast --complete
 
   booru-release verify downloads/danbooru2019 --torrent danbooru2019-0.torrent --torrent danbooru2019-1.torrent
+
+  # a cut's artefacts: SHA256SUMS.sig made by a key of allowed_signers, then every artefact's sha256
+  booru-release verify out/danbooru2019 --signature allowed_signers
 """,
 )
 @command
@@ -75,6 +78,10 @@ def verify_cmd(
     region: RegionOpt = None,
     addressing_style: AddressingOpt = "auto",
     name: NameOpt = None,
+    signature: Annotated[
+        Path | None,
+        typer.Option(help="ROOT is a cut's output: check SHA256SUMS.sig against this allowed-signers file."),
+    ] = None,
     deep: Annotated[bool, typer.Option("--deep", help="s3://: download and hash (see --sample).")] = False,
     sample: Annotated[float, typer.Option(help="s3:// --deep: the fraction of objects to download.")] = 1.0,
     json_out: JsonOpt = False,
@@ -87,6 +94,10 @@ def verify_cmd(
     Exit 0 when every present file is OK (MISSING and EXTRA fail only with --complete), 1 otherwise.
     """
     one_stdout(json_out, refetch_list=refetch_list, report=report)
+    if signature is not None:
+        if manifest is not None or torrent or files_from is not None:
+            raise BadInput("--signature", "--signature works alone: not with --manifest, --torrent, --files-from")
+        return _verify_signature(Path(root_arg), signature, json_out)
     if root_arg.startswith("s3://"):
         if manifest is None or torrent or fast or strong or files_from is not None:
             raise BadInput("s3://", "a bucket is checked with --manifest alone (and --deep, --sample)")
@@ -122,6 +133,22 @@ def verify_cmd(
         ),
         refetch_list, report, json_out,
     )  # fmt: skip
+
+
+def _verify_signature(folder: Path, allowed: Path, json_out: bool) -> int:
+    from release.cut.signing import verify_signed
+
+    with ProgressView(not json_out) as view:
+        result = verify_signed(folder, allowed, view)
+    if json_out:
+        emit_json(result.model_dump() | {"failed": result.failed})
+    else:
+        message(f"SHA256SUMS signed by {result.signer}: {result.artefacts:,} artefacts listed")
+        for label, names in (("differs", result.bad), ("missing", result.missing), ("not listed", result.unlisted)):
+            for name in names[:SHOWN_PROBLEMS]:
+                message(f"  [red]{label}[/] {name}")
+        message("[red]FAILED[/]" if result.failed else "[green]OK[/]: every artefact matches")
+    return EXIT_FAILED if result.failed else 0
 
 
 def _finish(

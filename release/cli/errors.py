@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from release.atomic import clear_protected, protect_inputs
 from release.errors import (
     BadInput,
+    ConsistencyFailure,
     InputIOError,
     ManifestFormatError,
     MetadataFormatError,
@@ -49,6 +50,7 @@ ERROR_TABLE: tuple[tuple[type[ReleaseError], int, str], ...] = (
     (ManifestFormatError, EXIT_USAGE, "rebuild the manifest with `booru-release manifest build`"),
     (MetadataFormatError, EXIT_USAGE, "fix or remove the line; nothing was changed"),
     (BadInput, EXIT_USAGE, "see --help for the expected input"),
+    (ConsistencyFailure, EXIT_FAILED, ""),
     (OutputError, EXIT_IO, "check free space and permissions of the output folder; nothing was written"),
     (InputIOError, EXIT_IO, "check that the file exists and is readable"),
     (RemoteError, EXIT_IO, "check the server or peer named above, then run again"),

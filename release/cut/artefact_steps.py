@@ -1,0 +1,119 @@
+"""The steps of a cut that work from the manifest: tarballs, rsync lists, statistics, checksums, publishing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from release.atomic import write_text_atomic
+from release.cut.context import CutContext, Step, StepResult, Summary, write_json
+from release.cut.signing import CHECKSUMS, SIGNATURE, sign, write_checksums
+from release.errors import ConsistencyFailure
+from release.layout import parse_path
+
+METADATA_TARBALL = "metadata.json.tar.xz"
+
+
+def _tarballs(context: CutContext) -> StepResult:
+    from release.metaarchive import write_metadata_tarball
+
+    target = context.output / METADATA_TARBALL
+    members = write_metadata_tarball(context.root, target)
+    return StepResult([target], {"metadata_files": members, "bytes": target.stat().st_size})
+
+
+def _rsync(context: CutContext) -> StepResult:
+    from release.rsync.config import DaemonSettings, render_config
+    from release.rsync.filelist import collect, write_filelists
+
+    spec = context.release.spec
+    table = collect(context.manifest, context.progress)
+    if spec.final_id is not None:
+        above = [p for p in map(table.path, table.order().tolist()) if (parse_path(p).id or 0) > spec.final_id]
+        if above:
+            raise ConsistencyFailure(
+                str(context.manifest),
+                f"{len(above):,} files have an ID above final_id {spec.final_id:,}, first {above[0]}",
+                "correct final_id in the release file, or remove those files",
+            )
+    folder = context.output / "rsync"
+    folder.mkdir(exist_ok=True)
+    report = write_filelists(table, folder / "filelist.txt")
+    written = [Path(p) for p in report.outputs]
+    if spec.rsync is not None:
+        path = context.release.resolve(spec.rsync.path) if spec.rsync.path else context.root
+        settings = DaemonSettings(
+            module=spec.rsync.module, path=str(path), comment=spec.rsync.comment, hosts_allow=spec.rsync.hosts_allow
+        )
+        conf = folder / "rsyncd.conf"
+        write_text_atomic(conf, render_config(settings))
+        written.append(conf)
+    return StepResult(written, {"files": report.files, "bytes": report.bytes})
+
+
+def _stats(context: CutContext) -> StepResult:
+    from release.stats import collect_stats
+    from release.statsreport import write_notes, write_plots
+
+    stats = collect_stats(context.root, context.manifest, context.progress)
+    written = [write_json(context.reports / "stats.json", stats)]
+    notes = context.output / "RELEASE-NOTES.md"
+    write_notes(stats, context.release.spec.name, notes)
+    written += [notes, *write_plots(stats, context.output / "plots")]
+    summary = {"posts": stats.posts, "tag_instances": stats.tag_instances, "unique_tags": stats.unique_tags}
+    return StepResult(written, summary)
+
+
+def _checksums(context: CutContext) -> StepResult:
+    spec = context.release.spec
+    listing, count = write_checksums(context.output, context.progress)
+    written = [listing]
+    if spec.signing_key is not None:
+        written.append(sign(listing, context.release.resolve(spec.signing_key)))
+    return StepResult(written, {"artefacts": count, "signed": spec.signing_key is not None})
+
+
+def _checksums_plan(context: CutContext) -> Summary:
+    return {"file": CHECKSUMS, "signature": SIGNATURE if context.release.spec.signing_key else None}
+
+
+def _publish(context: CutContext) -> StepResult:
+    from release.publish.apply import publish
+    from release.publish.s3 import S3Settings, S3Store
+    from release.publish.seedboxes import run_playbook
+
+    spec = context.release.spec
+    name = spec.torrents.name or spec.name
+    summary: Summary = {}
+    for target in spec.publish.s3:
+        settings = S3Settings(
+            bucket=target.bucket, prefix=target.prefix.strip("/"), endpoint_url=target.endpoint_url,
+            profile=target.profile, region=target.region, addressing_style=target.addressing_style,
+            checksums=target.checksums,
+        )  # fmt: skip
+        report = publish(context.root, context.manifest, S3Store(settings), name=name, progress=context.progress)
+        summary[f"s3://{target.bucket}/{target.prefix}"] = {"uploaded": report.uploaded, "requests": report.requests}
+    if spec.publish.seedbox_inventory is not None:
+        run = run_playbook(context.release.resolve(spec.publish.seedbox_inventory))
+        summary["seedboxes"] = {"ok": run.succeeded, "hosts": [h.name for h in run.hosts]}
+        if not run.succeeded:
+            raise ConsistencyFailure(spec.publish.seedbox_inventory, "the seedbox playbook failed on some host")
+    return StepResult([], summary)
+
+
+def _publish_wanted(context: CutContext) -> str | None:
+    targets = context.release.spec.publish
+    if not targets.s3 and targets.seedbox_inventory is None:
+        return "no publish targets in the release file"
+    return None if context.publish else "not asked (--publish)"
+
+
+def _publish_plan(context: CutContext) -> Summary:
+    targets = context.release.spec.publish
+    return {"s3": [f"s3://{t.bucket}/{t.prefix}" for t in targets.s3], "seedboxes": targets.seedbox_inventory}
+
+
+TARBALLS = Step("tarballs", "metadata tarball", ("root", "year"), _tarballs)
+RSYNC = Step("rsync", "rsync lists and rsyncd.conf", ("rsync", "final_id"), _rsync)
+STATS = Step("stats", "statistics, plots and release notes", ("name",), _stats)
+CHECKSUMS_STEP = Step("checksums", "SHA256SUMS of every artefact", ("signing_key",), _checksums, _checksums_plan)
+PUBLISH = Step("publish", "publish (S3, seedboxes)", ("publish",), _publish, _publish_plan, _publish_wanted)

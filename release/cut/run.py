@@ -1,0 +1,216 @@
+"""`cut`: the yearly release as one resumable run of steps, driven by a release file (`release.cutfile`).
+
+This module owns the run and nothing else: which steps there are and in what order (`cutsteps.STEPS`),
+whether a step is done, and the state that survives a crash. Each step is a library function in
+`release.cutsteps` that reads the release file and writes its artefacts atomically; a new target joins
+by adding a step there, without touching the others.
+
+The state lives next to the outputs (`OUTPUT/.cut/state.json`, replaced atomically after every step;
+the steps' full reports are beside it, in `OUTPUT/.cut/`, outside the published artefacts).
+A step is skipped when the state says it finished with the same settings (a fingerprint of the release
+file's keys it reads, chained through the steps before it) and every artefact it recorded is still there
+with its recorded size. A step that did not finish is simply run again: its outputs are atomic and the
+long ones resume by themselves (the manifest build from its journal, derive from what it already wrote),
+so nothing finished is hashed twice. `from_step` runs that step and every later one again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from release.atomic import write_text_atomic
+from release.cut.context import CutContext, Step, StepResult
+from release.cut.releasefile import LoadedRelease
+from release.cut.steps import STEPS
+from release.cut.tree_steps import check_previous
+from release.errors import BadInput
+from release.progress import ProgressFn, no_progress
+
+STATE_FILE = ".cut/state.json"
+LOCK_FILE = ".cut/lock"
+
+Status = Literal["done", "skipped", "run", "would run", "not wanted"]
+
+
+class StepState(BaseModel):
+    """What the state file keeps of a finished step."""
+
+    name: str
+    fingerprint: str
+    outputs: dict[str, int]  # path relative to the output folder -> size
+    summary: dict[str, Any]
+    seconds: float
+
+
+class CutState(BaseModel):
+    """The state file: the finished steps, in order."""
+
+    format: Literal["booru-release-cut-state"] = "booru-release-cut-state"
+    version: int = 1
+    release: str
+    steps: list[StepState] = []
+
+
+class StepOutcome(BaseModel):
+    """One step of a cut (or of its plan, with `--dry-run`)."""
+
+    name: str
+    title: str
+    status: Status
+    reason: str = ""
+    seconds: float = 0.0
+    summary: dict[str, Any] = {}
+
+
+class CutReport(BaseModel):
+    """What `cut` did (or would do)."""
+
+    release: str
+    release_file: str
+    output: str
+    dry_run: bool
+    steps: list[StepOutcome]
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step starts (`status` "run") or ends (done / skipped / not wanted); the CLI renders these."""
+
+    index: int
+    total: int
+    outcome: StepOutcome
+
+
+def _fingerprint(step: Step, loaded: LoadedRelease, before: str, publish: bool) -> str:
+    spec = loaded.spec.model_dump(mode="json")
+    picked = {key: spec.get(key) for key in step.keys}
+    picked["__publish"] = publish if step.name == "publish" else None
+    text = json.dumps([step.name, before, picked], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load_state(output: Path, release: str) -> CutState:
+    """The state file of an earlier cut into `output`, or a fresh one."""
+    path = output / STATE_FILE
+    try:
+        state = CutState.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return CutState(release=release)
+    except ValueError as exc:
+        raise BadInput(str(path), f"not a cut state file: {exc}", "delete it to cut from the start") from exc
+    if state.release != release:
+        raise BadInput(str(path), f"belongs to release {state.release!r}, not {release!r}", "use another output")
+    return state
+
+
+def _still_there(output: Path, recorded: StepState) -> str | None:
+    """Why a finished step must run again (an artefact gone or changed in size), or None."""
+    for rel, size in recorded.outputs.items():
+        try:
+            if (output / rel).stat().st_size != size:
+                return f"{rel} changed since"
+        except FileNotFoundError:
+            return f"{rel} is gone"
+    return None
+
+
+@contextlib.contextmanager
+def _locked(output: Path) -> Iterator[None]:
+    """One cut at a time per output folder (a lock the kernel drops when the process dies)."""
+    (output / LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
+    with open(output / LOCK_FILE, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BadInput(str(output), "another cut is running into this folder") from exc
+        yield
+
+
+def run_cut(
+    loaded: LoadedRelease,
+    *,
+    dry_run: bool = False,
+    from_step: str | None = None,
+    publish: bool = False,
+    workers: int | None = None,
+    progress: ProgressFn = no_progress,
+    on_step: Callable[[StepEvent], None] = lambda event: None,
+) -> CutReport:
+    """Run (or with `dry_run`, plan) every step of the release; see the module docstring."""
+    names = [step.name for step in STEPS]
+    if from_step is not None and from_step not in names:
+        raise BadInput("--from", f"{from_step!r} is not a step", f"steps: {', '.join(names)}")
+    spec, output = loaded.spec, loaded.output
+    check_previous(loaded)
+    context = CutContext(loaded, progress, workers, publish)
+    report = CutReport(release=spec.name, release_file=str(loaded.path), output=str(output), dry_run=dry_run, steps=[])
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(_locked(output))
+        state = load_state(output, spec.name)
+        finished = {s.name: s for s in state.steps}
+        kept: list[StepState] = []
+        before, forced = "", False
+        for index, step in enumerate(STEPS):
+            forced = forced or step.name == from_step
+            fingerprint = _fingerprint(step, loaded, before, publish)
+            before = fingerprint
+            outcome = StepOutcome(name=step.name, title=step.title, status="run")
+            unwanted = step.unwanted(context)
+            recorded = finished.get(step.name)
+            stale = None if recorded is None else _still_there(output, recorded)
+            if unwanted is not None:
+                outcome.status, outcome.reason = "not wanted", unwanted
+            elif recorded and recorded.fingerprint == fingerprint and not forced and stale is None:
+                outcome.status, outcome.reason, outcome.summary = "done", "finished earlier", recorded.summary
+                kept.append(recorded)
+            elif dry_run:
+                outcome.status, outcome.summary = "would run", step.plan(context)
+                outcome.reason = _why(recorded, fingerprint, forced, stale)
+            else:
+                on_step(StepEvent(index, len(STEPS), outcome.model_copy()))
+                forced = True  # every later step sees this one's new outputs
+                started = time.monotonic()
+                result = step.run(context)
+                outcome.status, outcome.summary = "done", result.summary
+                outcome.seconds = round(time.monotonic() - started, 3)
+                kept.append(_recorded(output, step, fingerprint, result, outcome.seconds))
+                state = CutState(release=spec.name, steps=kept)
+                write_text_atomic(output / STATE_FILE, state.model_dump_json(indent=2) + "\n")
+            report.steps.append(outcome)
+            on_step(StepEvent(index, len(STEPS), outcome))
+    return report
+
+
+def _why(recorded: StepState | None, fingerprint: str, forced: bool, stale: str | None) -> str:
+    if recorded is None:
+        return "not run yet"
+    if forced:
+        return "an earlier step runs again (or --from)"
+    if stale is not None:
+        return stale
+    return "the release file changed" if recorded.fingerprint != fingerprint else ""
+
+
+def _recorded(output: Path, step: Step, fingerprint: str, result: StepResult, seconds: float) -> StepState:
+    outputs = {}
+    for path in result.outputs:
+        rel = os.path.relpath(path, output)
+        outputs[rel] = path.stat().st_size
+    return StepState(name=step.name, fingerprint=fingerprint, outputs=outputs, summary=result.summary, seconds=seconds)
+
+
+def step_names() -> list[str]:
+    """The steps of a cut, in order."""
+    return [step.name for step in STEPS]

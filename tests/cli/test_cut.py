@@ -1,0 +1,216 @@
+"""`cut`: the yearly release from a release file, incremental next year, and resumable after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from release.cut.signing import artefacts
+from tests.conftest import Dataset
+
+ALLOW = [
+    "type_mismatch",
+    "truncated",
+    "empty",
+    "wrong_bucket",
+    "file_without_metadata",
+    "metadata_without_file",
+    "metadata_duplicate_tag",
+]
+CLI = [sys.executable, "-m", "release"]
+
+
+def release_file(folder: Path, year: int, previous: int | None = None, key: Path | None = None) -> Path:
+    lines = [
+        f'name = "danbooru{year}"',
+        f"year = {year}",
+        f'root = "root{year}"',
+        f'output = "out/danbooru{year}"',
+        f"scan_allow = {json.dumps(ALLOW)}",
+    ]
+    if key is not None:
+        lines.append(f'signing_key = "{key}"')
+    if previous is not None:
+        lines += [
+            "[previous]",
+            f'name = "danbooru{previous}"',
+            f'manifest = "out/danbooru{previous}/danbooru{previous}.manifest.jsonl.zst"',
+            f'torrents = "out/danbooru{previous}/torrents"',
+        ]
+    lines += [
+        "[torrents]",
+        "creation_date = 1577836800",
+        'web_seeds = ["https://mirror.example.org/"]',
+        "[rsync]",
+        f'module = "danbooru{year}"',
+    ]
+    path = folder / f"danbooru{year}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def cut(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([*CLI, "cut", *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def contents(output: Path) -> dict[str, bytes]:
+    return {name: (output / name).read_bytes() for name in [*artefacts(output), "SHA256SUMS"]}
+
+
+@pytest.fixture
+def workdir(dataset: Dataset, tmp_path: Path) -> Callable[[tuple[int, ...]], Path]:
+    """A folder holding private copies of the yearly roots (cut writes 512px/ and metadata into them)."""
+
+    def make(years: tuple[int, ...]) -> Path:
+        for year in years:
+            shutil.copytree(dataset.root(year), tmp_path / f"root{year}", copy_function=shutil.copy2)
+        return tmp_path
+
+    return make
+
+
+def test_cut_then_next_year_incremental_then_nothing_to_do(workdir: Callable[[tuple[int, ...]], Path]) -> None:
+    folder = workdir((2017, 2018))
+    first = json.loads(cut(release_file(folder, 2017), "--json").stdout)
+    assert [s["status"] for s in first["steps"]] == ["not wanted", *["done"] * 7, "not wanted"]
+    out17 = folder / "out" / "danbooru2017"
+    names = artefacts(out17)
+    assert "danbooru2017.manifest.jsonl.zst" in names and "metadata.json.tar.xz" in names
+    assert any(n.startswith("torrents/") and n.endswith(".torrent") for n in names)
+    assert {"rsync/filelist.txt", "rsync/rsyncd.conf", "RELEASE-NOTES.md"} <= set(names)
+    listed = (out17 / "SHA256SUMS").read_text().splitlines()
+    assert [line.split("  ", 1)[1] for line in listed] == names
+    assert subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=out17).returncode == 0
+
+    second = json.loads(cut(release_file(folder, 2018, previous=2017), "--json").stdout)
+    read = next(s for s in second["steps"] if s["name"] == "read")["summary"]
+    assert 0 < read["hashed_bytes"] < read["bytes"]  # last year's unchanged files were not read again
+
+    again = json.loads(cut(folder / "danbooru2018.toml", "--json").stdout)
+    assert {s["status"] for s in again["steps"]} == {"done", "not wanted"}
+    assert all(s["reason"] in ("finished earlier", "") or s["status"] == "not wanted" for s in again["steps"])
+    assert "done earlier, skipped" in cut(folder / "danbooru2018.toml").stderr
+
+
+def test_dry_run_shows_the_plan_with_sizes_and_writes_nothing(workdir: Callable[[tuple[int, ...]], Path]) -> None:
+    folder = workdir((2017,))
+    plan = json.loads(cut(release_file(folder, 2017), "--dry-run", "--json").stdout)
+    steps = {s["name"]: s for s in plan["steps"]}
+    assert steps["read"]["status"] == "would run"
+    assert steps["read"]["summary"]["bytes_to_hash"] == steps["read"]["summary"]["bytes"] > 0
+    assert steps["derive"]["summary"]["to_convert"] > 0
+    assert not (folder / "out").exists()
+
+
+def test_from_step_runs_it_and_every_later_one_again(workdir: Callable[[tuple[int, ...]], Path]) -> None:
+    folder = workdir((2017,))
+    path = release_file(folder, 2017)
+    cut(path)
+    report = json.loads(cut(path, "--from", "stats", "--json").stdout)
+    ran = [s["name"] for s in report["steps"] if s["status"] == "done" and not s["reason"]]
+    assert ran == ["stats", "checksums"]
+    bad = cut(path, "--from", "nonsense", check=False)
+    assert bad.returncode == 2 and "is not a step" in bad.stderr
+
+
+def kill_when(command: list[str], ready: Callable[[], bool], timeout: float = 120) -> None:
+    """Start `command`, SIGKILL it as soon as `ready()` holds (or when it ends by itself)."""
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def state_has(output: Path, step: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return any(s["name"] == step for s in json.loads((output / ".cut" / "state.json").read_text())["steps"])
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return False
+
+    return ready
+
+
+def journal_started(output: Path) -> Callable[[], bool]:
+    return lambda: any(p.name.endswith(".journal") or "journal" in p.name for p in output.glob(".*"))
+
+
+def test_kill_9_at_several_points_then_the_same_command_gives_the_same_bytes(dataset: Dataset, tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+
+    def fresh() -> Path:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        shutil.copytree(dataset.root(2017), folder / "root2017", copy_function=shutil.copy2)
+        return release_file(folder, 2017)
+
+    output = folder / "out" / "danbooru2017"
+    cut(fresh())
+    clean = contents(output)
+    points = {
+        "derive running": lambda: (folder / "root2017" / "512px").is_dir() and state_has(output, "scan")(),
+        "read running": journal_started(output),
+        "after rsync": state_has(output, "rsync"),
+    }
+    for label, ready in points.items():
+        path = fresh()
+        kill_when([*CLI, "cut", str(path)], ready)
+        finished_before = (
+            json.loads((output / ".cut" / "state.json").read_text())["steps"]
+            if (output / ".cut" / "state.json").exists()
+            else []
+        )
+        assert "checksums" not in [s["name"] for s in finished_before], f"{label}: the cut ended before the kill"
+        resumed = json.loads(cut(path, "--json").stdout)
+        skipped = [s["name"] for s in resumed["steps"] if s["reason"] == "finished earlier"]
+        assert skipped == [s["name"] for s in finished_before], label
+        assert contents(output) == clean, label
+        leftovers = [p for p in output.rglob("*.tmp")] + [p for p in (folder / "root2017").rglob("*.tmp")]
+        assert not leftovers, (label, leftovers)
+
+
+def test_signed_checksums_verify_and_an_edit_is_caught(workdir: Callable[[tuple[int, ...]], Path]) -> None:
+    folder = workdir((2017,))
+    key = folder / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "maintainer", "-f", str(key)], check=True)
+    cut(release_file(folder, 2017, key=key))
+    output = folder / "out" / "danbooru2017"
+    allowed = folder / "allowed_signers"
+    allowed.write_text("maintainer@example.org " + (folder / "key.pub").read_text())
+    ok = subprocess.run([*CLI, "verify", str(output), "--signature", str(allowed), "--json"], capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["signer"] == "maintainer@example.org"
+    with open(output / "RELEASE-NOTES.md", "a") as notes:
+        notes.write("edited\n")
+    edited = subprocess.run([*CLI, "verify", str(output), "--signature", str(allowed), "--json"], capture_output=True)
+    assert edited.returncode == 1 and json.loads(edited.stdout)["bad"] == ["RELEASE-NOTES.md"]
+    (output / "SHA256SUMS").write_text((output / "SHA256SUMS").read_text().replace("RELEASE", "RELEASE2"))
+    forged = subprocess.run([*CLI, "verify", str(output), "--signature", str(allowed)], capture_output=True, text=True)
+    assert forged.returncode == 1 and "signature does not match" in forged.stderr
+
+
+def test_previous_torrents_of_another_manifest_are_refused(workdir: Callable[[tuple[int, ...]], Path]) -> None:
+    folder = workdir((2017, 2018))
+    cut(release_file(folder, 2017))
+    path = release_file(folder, 2018, previous=2017)
+    text = path.read_text().replace("out/danbooru2017/danbooru2017.manifest", "m.manifest")
+    path.write_text(text)
+    other = folder / "m.manifest.jsonl.zst"
+    subprocess.run([*CLI, "manifest", "build", str(folder / "root2018"), "-o", str(other)], check=True)
+    done = cut(path, check=False)
+    assert done.returncode == 2 and "previous.torrents" in done.stderr and "not in previous.manifest" in done.stderr
