@@ -106,11 +106,17 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))))
 
 
-def quality(root: Path, originals: list[Path], sample: int) -> tuple[float, float, int]:
-    """(mean PSNR dB, mean SSIM, images) of ours against ImageMagick's centred output, opaque originals only."""
+def _opaque(original: Path) -> bool:
+    image = Image.open(original)
+    return "A" not in image.getbands() or image.getextrema()[-1] == (255, 255)
+
+
+def quality(root: Path, originals: list[Path], sample: int, suffix: str) -> tuple[float, float, int]:
+    """(mean PSNR dB, mean SSIM, images) of ours against ImageMagick's centred output, for up to `sample`
+    opaque originals of one type (transparent ones are flattened onto a chosen background by ours)."""
     psnrs, ssims = [], []
     for original in originals:
-        if len(psnrs) >= sample or original.suffix == ".png":
+        if len(psnrs) >= sample or original.suffix != suffix or not _opaque(original):
             continue
         ours = root / image_path("512px", int(original.stem), "jpg")
         theirs = root / "out-imc" / f"{original.stem}.jpg"
@@ -146,7 +152,7 @@ def main() -> None:
     timings = [best(name, command, root, args.repeat, before=clean) for name, command in jobs]
     subprocess.run(["bash", "-c", f"{CLI} derive 512px . --workers 2 > /dev/null"], cwd=root, check=True)
     subprocess.run(["bash", "-c", f"parallel -j2 '{CENTRED}' < originals.txt"], cwd=root, check=True)
-    psnr, ssim, compared = quality(root, originals, 200)
+    figures = {suffix: quality(root, originals, 200, suffix) for suffix in (".jpg", ".png")}
     report = json.loads(subprocess.run(["bash", "-c", f"{CLI} derive 512px . --dry-run --json"], cwd=root,
                                        capture_output=True, text=True, check=True).stdout)  # fmt: skip
     rates = {t.name: len(originals) / t.wall for t in timings}
@@ -163,8 +169,11 @@ def main() -> None:
         "",
         f"- ours: **{ours / im:.1f}× ImageMagick's images/s** (target ≥ 5×) and **{ours / vips:.2f}× vipsthumbnail's** "
         "(target ≥ 1×).",
-        f"- against ImageMagick's output (gravity before -extent), {compared} opaque originals: mean PSNR "
-        f"**{psnr:.1f} dB**, mean SSIM **{ssim:.3f}** (luminance, picture and padding).",
+        *(
+            f"- against ImageMagick's output (gravity before -extent), {n} opaque {suffix[1:].upper()} originals: "
+            f"mean PSNR **{psnr:.1f} dB**, mean SSIM **{ssim:.3f}** (luminance, picture and padding)."
+            for suffix, (psnr, ssim, n) in figures.items()
+        ),
         f"- a second run found {report['to_convert']} to convert ({report['up_to_date']:,} up to date).",
         f"- decoder and encoder: {', '.join(f'{k} {v}' for k, v in versions().items())}.",
         "",
