@@ -1,7 +1,8 @@
 """`demo`: the main job on the built-in synthetic dataset, proving each claim it prints.
 
-synth (3 yearly snapshots) -> scan -> cut each year (manifest and torrents from one read, later years
-incremental and reusing last year's piece hashes) -> diff -> verify the full tree and a damaged
+synth (3 yearly snapshots) -> cut each year with `cut` from a release file (scan, manifest and torrents
+from one read, later years incremental and reusing last year's piece hashes, lists, notes, SHA256SUMS)
+-> diff -> verify the full tree and a damaged
 partial download -> seed and download a shard over loopback -> an rsync mirror -> stats -> rebuild
 the two older releases from the newest tree and prove them. Each step records a claim.
 """
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from release.atomic import atomic_output
 from release.build import build_manifest
+from release.demo_cut import cut_years, resume_claim, scan_report
 from release.demo_steps import (
     Claim,
     derive_claim,
@@ -23,15 +25,12 @@ from release.demo_steps import (
     reuse_claim,
     rsync_mirror,
     seed_and_download,
-    torrent_job,
 )
 from release.errors import BadInput
 from release.filelists import write_list
 from release.manifest.diff import diff_manifests
 from release.progress import ProgressFn, no_progress
-from release.scan import scan_root
-from release.stats import collect_stats
-from release.statsreport import write_notes
+from release.stats import ReleaseStats
 from release.synth import Changelog, synth
 from release.verify import verify_tree
 
@@ -74,7 +73,8 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
     years = [y.year for y in log.years]
     last = data / str(years[-1])
 
-    scan = scan_root(last, progress=progress)
+    manifests, reports, _ = cut_years(out, data, years, progress)
+    scan = scan_report(out, years[-1])
     expected = {
         t: set(log.tricks[t]) for t in ("png_as_jpg", "truncated", "empty", "wrong_bucket", "file_without_metadata")
     }
@@ -91,19 +91,7 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
         ", ".join(f"{k} {len(v)}" for k, v in found.items()),
     )
 
-    manifests = {y: out / f"danbooru{y}.manifest.jsonl.zst" for y in years}
-    prev = None
-    reports = {}
-    for year in years:
-        reports[year] = build_manifest(
-            data / str(year),
-            manifests[year],
-            release=f"danbooru{year}",
-            previous=prev,
-            progress=progress,
-            torrents=torrent_job(out, year, first=prev is None),
-        )
-        prev = manifests[year]
+    claims.append(resume_claim(out, years[-1], progress))
     rehash = out / "rehash.manifest.jsonl.zst"
     build_manifest(last, rehash, release=f"danbooru{years[-1]}", rehash=True, progress=progress)
     inc = reports[years[-1]]
@@ -135,8 +123,7 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
     claims.append(seed_and_download(out, data, years[-1], manifests[years[-1]]))
     claims.append(rsync_mirror(out, last, manifests[years[-1]]))
     claims.append(derive_claim(out, last, log))
-    stats = collect_stats(last, manifests[years[-1]])
-    write_notes(stats, f"danbooru{years[-1]}", out / "RELEASE-NOTES.md")
+    stats = ReleaseStats.model_validate_json((manifests[years[-1]].parent / ".cut" / "stats.json").read_bytes())
     claims.append(
         Claim(
             claim="release statistics and notes come from one streaming pass over the metadata",

@@ -21,7 +21,6 @@ from release.releases import ReleaseFacts, TorrentRecipe
 from release.rsync.daemon import fetch, local_mirror
 from release.rsync.filelist import collect, write_filelists
 from release.synth import Changelog
-from release.torrents.build import TorrentJob
 from release.torrents.metainfo import load_torrent
 from release.torrents.swarm import loopback_transfer
 from release.verify import verify_tree
@@ -42,15 +41,6 @@ class Claim(BaseModel):
     evidence: str
 
 
-def torrent_job(out: Path, year: int, first: bool) -> TorrentJob:
-    """The cut's torrents for `year`, reusing last year's piece hashes after the first year."""
-    previous = None if first else out / "torrents" / str(year - 1)
-    manifest = None if first else out / f"danbooru{year - 1}.manifest.jsonl.zst"
-    return TorrentJob(
-        RECIPE.settings(f"danbooru{year}"), out / "torrents" / str(year), previous=previous, previous_manifest=manifest
-    )
-
-
 def reuse_claim(reports: dict[int, BuildReport]) -> Claim:
     """Later years' torrents reuse last year's hashes for the unchanged prefix of each shard."""
     later = [r.torrents for y, r in sorted(reports.items())[1:] if r.torrents is not None]
@@ -64,7 +54,7 @@ def reuse_claim(reports: dict[int, BuildReport]) -> Claim:
 
 def seed_and_download(out: Path, data: Path, year: int, manifest: Path) -> Claim:
     """Seed shard 0 from the tree over loopback, download it, verify it with the manifest."""
-    torrent = out / "torrents" / str(year) / f"danbooru{year}-0.torrent"
+    torrent = manifest.parent / "torrents" / f"danbooru{year}-0.torrent"  # the cut's layout
     view = out / "seed-view"  # the seeder sees the tree under the torrent's name
     view.mkdir(exist_ok=True)
     (view / f"danbooru{year}").symlink_to((data / str(year)).resolve())
@@ -119,7 +109,7 @@ def reconstruct_claims(out: Path, data: Path, log: Changelog, manifests: dict[in
             shutil.copy2(original / path, target / path)
         second = reconstruct(facts, data / str(newest), target, manifest=manifests[year], extras=extras)
         write_metadata_tarball(original, out / f"metadata-{year}.tar.xz")
-        published = out / "torrents" / str(year)
+        published = manifests[year].parent / "torrents"
         same_torrents = bool(second.torrents) and all(
             Path(t.file).read_bytes() == (published / Path(t.file).name).read_bytes() for t in second.torrents
         )

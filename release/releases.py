@@ -37,14 +37,14 @@ CATALOGUE = default_catalogue()
 class TorrentRecipe(Frozen):
     """The settings a release's .torrent files were built with (see `torrents build --help`)."""
 
-    piece_length: int | None = Field(None, ge=16384)
-    shards: int | None = Field(None, ge=1)
-    trackers: list[list[str]] = []
-    web_seeds: list[str] = []
-    comment: str = ""
-    created_by: str = "booru-release"
-    creation_date: int | None = None
-    name: ReleaseName | None = None
+    piece_length: int | None = Field(None, ge=16384, description="bytes (default: planned per shard)")
+    shards: int | None = Field(None, ge=1, description="default: the fewest every client profile loads")
+    trackers: list[list[str]] = Field([], description="announce tiers (BEP 12)")
+    web_seeds: list[str] = Field([], description="url-list bases (BEP 19): BASE/NAME/PATH")
+    comment: str = Field("", description="the torrents' comment")
+    created_by: str = Field("booru-release", description="the torrents' created by")
+    creation_date: int | None = Field(None, description="Unix time; fixed, so rebuilds give the same bytes")
+    name: ReleaseName | None = Field(None, description="info.name (default: the release name)")
 
     def settings(self, release: str) -> TorrentSettings:
         """TorrentSettings for `release`."""

@@ -32,9 +32,10 @@ def demo_cmd(
 ) -> int:
     """The main job on the built-in synthetic dataset, every claim proved with its evidence.
 
-    Synthesizes three yearly snapshots with the treacherous cases real releases have, then for each year:
-    scan, manifest and torrents from one read (later years incremental, reusing last year's pieces), diff,
-    verify the tree and a damaged partial download; seeds and downloads a shard over loopback, serves the
+    Synthesizes three yearly snapshots with the treacherous cases real releases have, writes a release
+    file for each year and cuts it with `cut` (scan, manifest and torrents from one read, later years
+    incremental and reusing last year's pieces, rsync lists, notes, SHA256SUMS; the same cut again skips
+    every finished step), then diffs, verifies the tree and a damaged partial download; seeds and downloads a shard over loopback, serves the
     tree from a real rsync daemon, derives the SFW 512px subset of the last year from its originals (line art
     on transparency kept visible; a second run finds nothing to do), writes release notes, and reconstructs
     the first two years from the last, bit for bit. Exit 0 only if every claim was proved.

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, get_args, get_origin
 
 from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
 
 from release.errors import BadInput, InputIOError
 from release.layout import IMAGE_SUBSETS
@@ -36,7 +37,7 @@ class Previous(Frozen):
 class Torrents(TorrentRecipe):
     """How the shards are planned and what goes into every .torrent."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="build the torrents (one read with the manifest)")
     profiles: tuple[str, ...] = Field(DEFAULT_PROFILES, description="client profiles every shard must fit")
 
 
@@ -49,12 +50,12 @@ class Metadata(Frozen):
 class Derive(Frozen):
     """The SFW 512px subset (`derive 512px`)."""
 
-    enabled: bool = True
-    size: int = Field(512, ge=16, le=4096)
-    quality: int = Field(90, ge=1, le=100)
-    background: Literal["auto", "white", "black"] = "auto"
+    enabled: bool = Field(True, description="derive the subset (when 512px is one of the subsets)")
+    size: int = Field(512, ge=16, le=4096, description="the canvas, size x size pixels")
+    quality: int = Field(90, ge=1, le=100, description="JPEG quality (fixed: the same bytes every run)")
+    background: Literal["auto", "white", "black"] = Field("auto", description="behind transparency")
     ratings: tuple[str, ...] | None = Field(None, description="rating letters (default: the SFW ones)")
-    workers: int | None = Field(None, ge=1)
+    workers: int | None = Field(None, ge=1, description="converting processes (default: one per core)")
 
 
 class Rsync(Frozen):
@@ -62,48 +63,50 @@ class Rsync(Frozen):
 
     module: ReleaseName
     path: str | None = Field(None, description="the folder the daemon serves (default: the release root)")
-    comment: str = ""
-    hosts_allow: tuple[str, ...] = ()
+    comment: str = Field("", description="shown in the module listing")
+    hosts_allow: tuple[str, ...] = Field((), description="addresses allowed (default: everyone)")
 
 
 class S3Target(Frozen):
     """One S3-compatible mirror (credentials come from boto3's standard chain, never from this file)."""
 
-    bucket: str = Field(min_length=1)
-    prefix: str = ""
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    checksums: Literal["when_required", "when_supported"] = "when_required"
+    bucket: str = Field(min_length=1, description="the bucket")
+    prefix: str = Field("", description="objects go to PREFIX/NAME/PATH")
+    endpoint_url: str | None = Field(None, description="R2, B2, Wasabi, SeaweedFS, Ceph… (default: AWS)")
+    region: str | None = Field(None, description="default: boto3's chain")
+    profile: str | None = Field(None, description="a profile of the AWS shared config files")
+    addressing_style: Literal["auto", "path", "virtual"] = Field("auto", description="path suits self-hosted")
+    checksums: Literal["when_required", "when_supported"] = Field(
+        "when_required", description="R2 and B2 reject boto3's default checksums"
+    )
 
 
 class Publish(Frozen):
     """Where `cut --publish` sends the release."""
 
-    s3: tuple[S3Target, ...] = ()
+    s3: tuple[S3Target, ...] = Field((), description="S3-compatible mirrors, one [[publish.s3]] table each")
     seedbox_inventory: str | None = Field(None, description="Ansible inventory of seedboxes and rsync mirrors")
 
 
 class ReleaseFile(Frozen):
     """One yearly release, everything `cut` needs."""
 
-    format: Literal["booru-release-cut"] = "booru-release-cut"
-    version: int = Field(1, ge=1, le=1)
+    format: Literal["booru-release-cut"] = Field("booru-release-cut", description="what this file is")
+    version: int = Field(1, ge=1, le=1, description="of this format")
     name: ReleaseName
     year: int = Field(ge=2000, le=2100, description="year of the metadata export it ships")
     root: str = Field(description="the release root: original/, 512px/, metadata/")
     output: str = Field(description="folder for the artefacts: manifest, torrents, lists, notes, SHA256SUMS")
     final_id: int | None = Field(None, ge=1, description="the highest post ID in the release, checked by the scan")
-    subsets: tuple[str, ...] = IMAGE_SUBSETS
-    previous: Previous | None = None
-    metadata: Metadata | None = None
+    subsets: tuple[str, ...] = Field(IMAGE_SUBSETS, description="image subsets the release holds")
+    previous: Previous | None = Field(None, description="last year's release: incremental read, piece reuse")
+    metadata: Metadata | None = Field(None, description="this year's export to place (none: already in place)")
     takedowns: str | None = Field(None, description="--files-from list of paths taken down: must be gone")
     scan_allow: tuple[str, ...] = Field((), description="scan finding kinds that do not stop the cut")
-    derive_512px: Derive = Derive()
-    torrents: Torrents = Torrents()
-    rsync: Rsync | None = None
-    publish: Publish = Publish()
+    derive_512px: Derive = Field(Derive(), description="the SFW 512px subset")
+    torrents: Torrents = Field(Torrents(), description="the BitTorrent shards")
+    rsync: Rsync | None = Field(None, description="the public rsync module (lists are written either way)")
+    publish: Publish = Field(Publish(), description="targets of `cut --publish`")
     signing_key: str | None = Field(None, description="ssh private key: SHA256SUMS is signed with ssh-keygen -Y")
 
 
@@ -190,3 +193,57 @@ def _check_paths(loaded: LoadedRelease) -> None:
 def release_file_schema() -> str:
     """The release file's JSON Schema, as the deterministic text kept in manifests/schema/."""
     return json.dumps(ReleaseFile.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def _type_name(annotation: object) -> str:
+    """A short type for the reference: `str`, `int or none`, `list of str`, a table's name."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is Literal:
+        return " or ".join(json.dumps(a) for a in args)
+    if origin in (list, tuple):
+        return f"list of {_type_name(args[0])}"
+    if type(None) in get_args(annotation):
+        return " or ".join(_type_name(a) for a in args) + " or none"
+    if _is_model(annotation):
+        return "table"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    return "" if isinstance(value, Frozen) else json.dumps(value, default=list)
+
+
+def release_file_reference() -> str:
+    """The release file's keys as Markdown tables, one per table of the file (docs/release-file.md)."""
+    out = [
+        "# The release file (`booru-release cut RELEASE.toml`)",
+        "",
+        "Generated from `release/cut/releasefile.py` (a test keeps it equal); the commented example is",
+        "`manifests/release.example.toml`, the JSON Schema `manifests/schema/release-file.schema.json`.",
+        "Relative paths are relative to the release file's folder; `~` is expanded. Unknown keys are refused.",
+    ]
+    tables: list[tuple[str, type[Frozen]]] = [("", ReleaseFile)]
+    while tables:
+        name, model = tables.pop(0)
+        title = f"`{name}`" if name else "top level"
+        out += ["", f"## {title}", "", (model.__doc__ or "").split("\n")[0], ""]
+        out += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for key, field in model.model_fields.items():
+            inner = [a for a in (field.annotation, *getattr(field.annotation, "__args__", ())) if _is_model(a)]
+            if inner:
+                many = getattr(field.annotation, "__origin__", None) is tuple
+                path = f"{name.strip('[]')}.{key}" if name else key
+                tables.append((f"[[{path}]]" if many else f"[{path}]", inner[0]))
+            meaning = (field.description or "").replace("|", "\\|")
+            out.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {meaning} |")
+    return "\n".join(out) + "\n"
+
+
+def _is_model(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, Frozen)

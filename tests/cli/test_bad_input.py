@@ -257,7 +257,7 @@ def test_verify_with_a_list_still_reports_files_the_manifest_lacks(
 
 def test_demo_help_describes_the_whole_demo(cli: Callable[..., Run]) -> None:
     text = cli("demo", "--help").stdout
-    for word in ("torrents", "rsync", "reconstruct", "seed"):
+    for word in ("torrents", "rsync", "reconstruct", "seed", "cut"):
         assert word in text, text
 
 

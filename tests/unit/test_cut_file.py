@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from release.cut.releasefile import SCHEMA_FILE, load_release_file, release_file_schema
+from release.cut.releasefile import SCHEMA_FILE, load_release_file, release_file_reference, release_file_schema
 from release.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,3 +72,7 @@ def test_the_example_release_file_is_valid_but_for_its_paths(tmp_path: Path) -> 
 
 def test_the_schema_in_the_repository_is_the_models(tmp_path: Path) -> None:
     assert SCHEMA_FILE.read_text() == release_file_schema()
+
+
+def test_the_reference_in_docs_is_the_models() -> None:
+    assert (REPO / "docs" / "release-file.md").read_text() == release_file_reference()

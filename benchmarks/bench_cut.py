@@ -1,0 +1,145 @@
+"""A full cut, then next year's cut with ~5% new files: time and bytes read of each, step by step.
+
+    python3 benchmarks/bench_cut.py             # 20,000 posts over 20 synthesized years (5% a year)
+    python3 benchmarks/bench_cut.py --quick     # 2,000 posts
+
+`synth --years 2000-2019` spreads the posts evenly over 20 years, so the 2019 snapshot has ~5.3% more
+files than 2018's. The maintainer's tree is one folder: it starts as the 2018 snapshot without its 512px
+subset (the full cut derives it), and before the 2019 cut it is brought to the 2019 snapshot with
+`rsync -a --delete --exclude /512px` (new originals and metadata arrive, unchanged files keep their mtime,
+takedowns go), as a maintainer's sync would. Each cut runs as its own process after the page cache is
+dropped (skipped where not permitted, and said so); bytes read are the process tree's `rchar` (bytes
+returned by read calls, page cache or not) and `read_bytes` (bytes the disk delivered), both from
+/proc/PID/io, which includes reaped children. Results replace the cut section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_hashing import CLI, HERE, emit_section  # noqa: E402
+
+START, END = "<!-- cut:start -->", "<!-- cut:end -->"
+DROP = "sync; echo 3 > /proc/sys/vm/drop_caches"
+ALLOW = [
+    "type_mismatch", "truncated", "empty", "wrong_bucket", "file_without_metadata", "metadata_without_file",
+    "metadata_duplicate_tag",
+]  # fmt: skip
+# the cut runs in a child of this shell; the shell reaps it, so its own /proc io holds the child's reads
+MEASURED = '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; exit $status'
+
+
+def release_file(work: Path, year: int) -> Path:
+    lines = [
+        f'name = "danbooru{year}"', f"year = {year}", 'root = "tree"', f'output = "out/danbooru{year}"',
+        f"scan_allow = {json.dumps(ALLOW)}", "[torrents]", "creation_date = 1577836800",
+        'web_seeds = ["https://mirror.example.org/"]', "[rsync]", f'module = "danbooru{year}"',
+    ]  # fmt: skip
+    if year > 2018:
+        lines[5:5] = [
+            "[previous]", f'name = "danbooru{year - 1}"',
+            f'manifest = "out/danbooru{year - 1}/danbooru{year - 1}.manifest.jsonl.zst"',
+            f'torrents = "out/danbooru{year - 1}/torrents"',
+        ]  # fmt: skip
+    path = work / f"danbooru{year}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def measured_cut(work: Path, year: int, cold: bool) -> dict[str, object]:
+    """Run the cut of `year` in its own process; wall time, rchar, read_bytes and the cut's report."""
+    if cold:
+        subprocess.run(["bash", "-c", DROP], check=True)
+    report = work / f"cut-{year}.json"
+    command = MEASURED.format(cli=CLI, file=release_file(work, year), report=report)
+    started = time.perf_counter()
+    done = subprocess.run(["bash", "-c", command], cwd=work, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"cut {year} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    io = dict(line.split(": ") for line in done.stdout.split("\n") if line)
+    return {"wall": wall, "rchar": int(io["rchar"]), "read_bytes": int(io["read_bytes"]),
+            "report": json.loads(report.read_text())}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--posts", type=int, default=20_000)
+    parser.add_argument("--mean-size", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.posts = 2_000
+    data = args.work / f"cut-synth-{args.posts}"
+    if not (data / "2019").is_dir():
+        shutil.rmtree(data, ignore_errors=True)
+        subprocess.run(
+            f"{CLI} synth {data} --years 2000-2019 --images {args.posts} --mean-size {args.mean_size} --seed 5",
+            shell=True, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    work = args.work / f"cut-{args.posts}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tree = work / "tree"
+    sync = "rsync -a --delete --exclude /512px {source}/ {tree}/"
+    subprocess.run(sync.format(source=data / "2018", tree=tree), shell=True, check=True)
+    cold = subprocess.run(["bash", "-c", DROP], capture_output=True).returncode == 0
+    first = measured_cut(work, 2018, cold)
+    subprocess.run(sync.format(source=data / "2019", tree=tree), shell=True, check=True)
+    second = measured_cut(work, 2019, cold)
+    emit_section(args.results, START, END, _lines(args, first, second, cold))
+
+
+def _lines(args: argparse.Namespace, first: dict[str, object], second: dict[str, object], cold: bool) -> list[str]:
+    def steps(run: dict[str, object]) -> dict[str, dict[str, object]]:
+        return {s["name"]: s for s in run["report"]["steps"]}  # type: ignore[index]
+
+    one, two = steps(first), steps(second)
+    files = [one["read"]["summary"]["files"], two["read"]["summary"]["files"]]
+    tree_bytes = [one["read"]["summary"]["bytes"], two["read"]["summary"]["bytes"]]
+    rows = ["| step | full cut (2018) s | next year (2019) s | ratio |", "|---|---:|---:|---:|"]
+    for name, step in one.items():
+        a, b = step["seconds"], two[name]["seconds"]
+        rows.append(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.1%} |" if a else f"| {name} | – | – | |")
+    ratio = {key: second[key] / first[key] for key in ("wall", "rchar", "read_bytes")}  # type: ignore[operator]
+    return [
+        f"## The yearly cut, full and incremental (`python3 benchmarks/bench_cut.py"
+        f"{' --quick' if args.quick else ''}`, {time.strftime('%Y-%m-%d')})\n",
+        f"`synth --years 2000-2019 --images {args.posts} --mean-size {args.mean_size}`: the 2018 tree has "
+        f"{files[0]:,} files ({tree_bytes[0] / 1e9:.2f} GB), 2019 {files[1]:,} ({tree_bytes[1] / 1e9:.2f} GB, "
+        f"{files[1] / files[0] - 1:.1%} more files). Every step of `cut` (derive included); page cache "
+        f"{'dropped before each cut' if cold else 'warm (dropping it is not permitted here)'}.\n",
+        "| cut | wall s | read calls (rchar) | from disk (read_bytes) | hashed in the read step |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {label} | {run['wall']:.1f} | {run['rchar'] / 1e6:,.0f} MB | {run['read_bytes'] / 1e6:,.0f} MB | "
+            f"{steps(run)['read']['summary']['hashed_bytes'] / 1e6:,.0f} MB |"
+            for label, run in (("full (2018)", first), ("next year (2019)", second))
+        ),
+        "",
+        f"- next year's cut: **{ratio['wall']:.1%} of the full cut's time**, **{ratio['rchar']:.1%} of its bytes "
+        f"read** ({ratio['read_bytes']:.1%} of its bytes from disk); target ≤ 10% each.",
+        "",
+        *rows,
+        "",
+        "Commands (in the work folder; `tree` is the maintainer's release root):",
+        "",
+        "    rsync -a --delete --exclude /512px SYNTH/2018/ tree/",
+        f"    {DROP}; {CLI} cut danbooru2018.toml --json",
+        "    rsync -a --delete --exclude /512px SYNTH/2019/ tree/",
+        f"    {DROP}; {CLI} cut danbooru2019.toml --json",
+        "",
+    ]
+
+
+if __name__ == "__main__":
+    main()
