@@ -57,7 +57,7 @@ def _journaled(output: Path) -> bool:
     return not is_stdout(output) and (not output.exists() or output.is_file())
 
 
-def _sources(previous: Path | None, journals: list[Path], rehash: bool) -> list[Iterable[ManifestRecord]]:
+def reuse_sources(previous: Path | None, journals: list[Path], rehash: bool) -> list[Iterable[ManifestRecord]]:
     """Where reusable records come from: this build's journals first, then last year's manifest."""
     sources: list[Iterable[ManifestRecord]] = [read_journal(path, rehash) for path in journals]
     if previous is not None and not rehash:
@@ -88,7 +88,7 @@ def build_manifest(
     header = header_for(table, release or root.resolve().name)
     journaled = _journaled(output)
     journals = journals_of(output) if journaled else []
-    sources = _sources(previous, journals, rehash)
+    sources = reuse_sources(previous, journals, rehash)
     prepared = prepare_job(root, table, torrents) if torrents is not None else None
     ticker = Ticker(progress, "hash", header.files, None)
     with OutputSet() as outputs:

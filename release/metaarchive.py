@@ -25,7 +25,7 @@ from release.layout import chunk_year
 from release.metadata import MetaLine, PostReader, export_chunks, read_chunk
 from release.posts import NEW_SIDE_CHUNK, Dialect, dialect_of_name
 from release.progress import ProgressFn, Ticker, no_progress
-from release.tarball import write_tar_xz
+from release.tarball import Reusable, Segment, write_segmented_tar_xz
 
 
 @dataclass
@@ -189,8 +189,12 @@ def metadata_members(root: Path) -> list[tuple[str, Path]]:
     return members
 
 
-def write_metadata_tarball(root: Path, output: Path) -> int:
-    """Write `metadata.json.tar.xz` of `root/metadata` reproducibly; returns the member count."""
+def write_metadata_tarball(
+    root: Path, output: Path, *, reuse: Reusable | None = None, digests: dict[str, str] | None = None
+) -> tuple[int, list[Segment]]:
+    """Write `metadata.json.tar.xz` of `root/metadata` reproducibly, each big chunk in an xz stream of its
+    own (`reuse`: the chunks last year's tarball holds are copied from it, not compressed again); returns
+    the member count and the index of those streams."""
     members = metadata_members(root)
-    write_tar_xz(output, members)
-    return len(members)
+    segments = write_segmented_tar_xz(output, members, reuse=reuse, digests=digests)
+    return len(members), segments

@@ -2,22 +2,36 @@
 
 Members are sorted by name and carry fixed metadata (mtime, mode 0644/0755, uid/gid 0, no owner
 names); the tar format (POSIX ustar, no PAX headers) and the xz settings (a fixed preset per
-archive kind, CRC64 check, one stream) are fixed. The only outside factor left is liblzma's
-encoder, stable across releases.
+archive kind, CRC64 check) are fixed. The only outside factor left is liblzma's encoder, stable
+across releases.
+
+An archive may be written as consecutive xz streams (still one valid .xz file: xz and tar read
+concatenated streams): every big member's data in a stream of its own, the headers and small members
+between them. A big member's stream depends only on its content, so with last year's archive and its
+index of those streams (`Reusable`), a member whose content is unchanged, even if it was moved (last
+year's top-level chunks move into metadata/<year>/), is copied instead of compressed again, after the
+copy is decompressed and checked. The yearly metadata tarball then costs this year's export, not every
+year's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import lzma
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from pydantic import BaseModel
 
 from release.atomic import OutputSet, atomic_output
 from release.errors import BadInput, InputIOError
 
 XZ_PRESET = 9
+SHARED_DICTIONARY = 1 << 20  # of the streams holding headers and small members
+OWN_STREAM = 1 << 16  # members this big get an xz stream of their own (reusable next year)
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 
@@ -38,6 +52,199 @@ def _info(name: str, size: int, mtime: int, is_dir: bool = False) -> tarfile.Tar
     return info
 
 
+class Segment(BaseModel):
+    """One big member's data as an xz stream of its own, reusable next year whatever the member is called."""
+
+    name: str  # the member it was written for (for people; reuse goes by content)
+    content: str  # "<size>:<sha256 of the content>"
+    offset: int  # of the stream in the archive
+    length: int
+    raw_sha256: str  # of the stream's tar bytes (content and padding), checked when the stream is copied
+    raw_length: int
+
+
+class Reusable:
+    """Last year's archive and its segment index: streams to copy instead of compressing again."""
+
+    def __init__(self, archive: Path, segments: list[Segment]) -> None:
+        self.archive = archive
+        self.by_content = {s.content: s for s in segments}
+        self.copied_bytes = 0
+
+    def stream(self, content: str) -> tuple[Segment, bytes] | None:
+        """The stream of exactly this content, read back and checked (None: compress it)."""
+        found = self.by_content.get(content)
+        if found is None:
+            return None
+        try:
+            with open(self.archive, "rb") as handle:
+                handle.seek(found.offset)
+                data = handle.read(found.length)
+            raw = lzma.decompress(data, format=lzma.FORMAT_XZ)
+        except (OSError, lzma.LZMAError):
+            return None
+        if len(raw) != found.raw_length or hashlib.sha256(raw).hexdigest() != found.raw_sha256:
+            return None
+        self.copied_bytes += found.raw_length
+        return found, data
+
+
+Entry = tuple[str, Path | None]  # (name in the archive, source file; None for a folder)
+
+
+class _Streams:
+    """The archive as consecutive xz streams: headers and small members share one, each big member's data
+    has its own; every stream is recorded with where it is."""
+
+    def __init__(self, raw: BinaryIO, preset: int) -> None:
+        self.raw, self.preset, self.offset, self.tar_bytes = raw, preset, 0, 0
+        self.segments: list[Segment] = []
+        self._shared: lzma.LZMACompressor | None = None
+
+    def _emit(self, data: bytes) -> None:
+        self.raw.write(data)
+        self.offset += len(data)
+
+    def _compressor(self, size: int) -> lzma.LZMACompressor:
+        # the preset's settings with a dictionary no bigger than the data: the same bytes, and opening a
+        # stream no longer sets up preset 9's 64 MiB dictionary (hundreds of streams cost seconds that way)
+        dictionary = max(1 << 12, min(1 << 26, 1 << max(size - 1, 1).bit_length()))
+        filters = [{"id": lzma.FILTER_LZMA2, "preset": self.preset, "dict_size": dictionary}]
+        return lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+
+    def shared(self, data: bytes) -> None:
+        """Tar bytes for the shared stream (opened when needed)."""
+        if self._shared is None:
+            self._shared = self._compressor(SHARED_DICTIONARY)
+        self._emit(self._shared.compress(data))
+        self.tar_bytes += len(data)
+
+    def end_shared(self) -> None:
+        if self._shared is not None:
+            self._emit(self._shared.flush())
+            self._shared = None
+
+    def own(self, name: str, size: int, content: str | None, chunks: Iterator[bytes]) -> str:
+        """A big member's data (and padding) as a stream of its own; returns the content key."""
+        self.end_shared()
+        start, compressor = self.offset, self._compressor(size)
+        raw, body = hashlib.sha256(), hashlib.sha256()
+        size = 0
+        for chunk in chunks:
+            raw.update(chunk)
+            body.update(chunk)
+            size += len(chunk)
+            self._emit(compressor.compress(chunk))
+        padding = _padding(size)
+        raw.update(padding)
+        self._emit(compressor.compress(padding) + compressor.flush())
+        key = content or f"{size}:{body.hexdigest()}"
+        self._record(name, key, start, raw.hexdigest(), size + len(padding))
+        return key
+
+    def copy(self, name: str, found: Segment, data: bytes) -> None:
+        """A big member's stream, copied from last year's archive."""
+        self.end_shared()
+        start = self.offset
+        self._emit(data)
+        self._record(name, found.content, start, found.raw_sha256, found.raw_length)
+
+    def _record(self, name: str, content: str, start: int, raw_sha256: str, raw_length: int) -> None:
+        self.tar_bytes += raw_length
+        self.segments.append(Segment(name=name, content=content, offset=start, length=self.offset - start,
+                                     raw_sha256=raw_sha256, raw_length=raw_length))  # fmt: skip
+
+
+def _padding(size: int) -> bytes:
+    return tarfile.NUL * (-size % tarfile.BLOCKSIZE)
+
+
+def _file_sha256(source: Path) -> str:
+    digest = hashlib.sha256()
+    for block in _chunks(source):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunks(source: Path) -> Iterator[bytes]:
+    try:
+        with open(source, "rb") as handle:
+            while block := handle.read(1 << 20):
+                yield block
+    except OSError as exc:
+        raise InputIOError(str(source), f"cannot read: {exc.strerror}") from exc
+
+
+def _entries(output: Path, members: list[tuple[str, Path]]) -> list[Entry]:
+    names = [name for name, _ in members]
+    if len(set(names)) != len(names):
+        raise BadInput(str(output), "two archive members share a name")
+    folders = sorted({"/".join(name.split("/")[:i]) for name in names for i in range(1, name.count("/") + 1)})
+    return sorted([(folder + "/", None) for folder in folders] + [(n, p) for n, p in members])
+
+
+def _add(tar: tarfile.TarFile, name: str, source: Path | None, mtime: int) -> None:
+    if source is None:
+        tar.addfile(_info(name.rstrip("/"), 0, mtime, is_dir=True))
+        return
+    try:
+        with open(source, "rb") as handle:
+            size = handle.seek(0, io.SEEK_END)
+            handle.seek(0)
+            tar.addfile(_info(name, size, mtime), handle)
+    except OSError as exc:
+        raise InputIOError(str(source), f"cannot read: {exc.strerror}") from exc
+
+
+def _header(name: str, size: int, mtime: int, is_dir: bool) -> bytes:
+    info = _info(name.rstrip("/") if is_dir else name, size, mtime, is_dir)
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
+def write_segmented_tar_xz(
+    output: Path,
+    members: list[tuple[str, Path]],
+    *,
+    reuse: Reusable | None = None,
+    digests: dict[str, str] | None = None,
+    mtime: int = 0,
+    preset: int = XZ_PRESET,
+    outputs: OutputSet | None = None,
+) -> list[Segment]:
+    """`write_tar_xz`, but each member of at least OWN_STREAM bytes has its data in an xz stream of its own
+    (headers and small members share streams between them). With `reuse`, a big member whose content last
+    year's archive holds is copied from it, whatever its name was; `digests` (name -> sha256, from a
+    manifest) spares reading it to find that out. Returns the index of the big members' streams."""
+    with atomic_output(output, outputs) as raw:
+        streams = _Streams(raw, preset)
+        for name, source in _entries(output, members):
+            size = 0 if source is None else source.stat().st_size
+            streams.shared(_header(name, size, mtime, source is None))
+            if source is None:
+                continue
+            if size < OWN_STREAM:
+                data = b"".join(_chunks(source))
+                if len(data) != size:
+                    raise InputIOError(str(source), "changed while being archived")
+                streams.shared(data + _padding(size))
+                continue
+            content = None
+            if reuse is not None:
+                content = f"{size}:{(digests or {}).get(name) or _file_sha256(source)}"
+                found = reuse.stream(content)
+                if found is not None:
+                    streams.copy(name, *found)
+                    continue
+            written = streams.own(name, size, content, _chunks(source))
+            if not written.startswith(f"{size}:"):
+                raise InputIOError(str(source), "changed while being archived")
+        # the end of the archive: two zero blocks, then zeros to a whole record (what tarfile writes)
+        end = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
+        streams.shared(end + tarfile.NUL * (-(streams.tar_bytes + len(end)) % tarfile.RECORDSIZE))
+        streams.end_shared()
+    return streams.segments
+
+
 def write_tar_xz(
     output: Path,
     members: list[tuple[str, Path]],
@@ -52,22 +259,9 @@ def write_tar_xz(
 
     Parent folders of the members are written as directory entries, so extracting gives the tree.
     """
-    names = [name for name, _ in members]
-    if len(set(names)) != len(names):
-        raise BadInput(str(output), "two archive members share a name")
-    folders = sorted({"/".join(name.split("/")[:i]) for name in names for i in range(1, name.count("/") + 1)})
-    entries = sorted([(folder + "/", None) for folder in folders] + [(n, p) for n, p in members])
+    entries = _entries(output, members)
     with atomic_output(output, outputs) as raw:
         with xz_writer(raw, preset) as xz:
             with tarfile.open(fileobj=xz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
                 for name, source in entries:
-                    if source is None:
-                        tar.addfile(_info(name.rstrip("/"), 0, mtime, is_dir=True))
-                        continue
-                    try:
-                        with open(source, "rb") as handle:
-                            size = handle.seek(0, io.SEEK_END)
-                            handle.seek(0)
-                            tar.addfile(_info(name, size, mtime), handle)
-                    except OSError as exc:
-                        raise InputIOError(str(source), f"cannot read: {exc.strerror}") from exc
+                    _add(tar, name, source, mtime)

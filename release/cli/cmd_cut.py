@@ -34,7 +34,7 @@ MARKS = {"done": "[green]done[/]", "would run": "[cyan]to run[/]", "not wanted":
   booru-release cut danbooru2019.toml --from stats
   booru-release cut danbooru2019.toml --publish
 
-Steps, in order: metadata (place this year's export) · scan · derive (512px, incremental) · read
+Steps, in order: metadata (place this year's export) · derive (512px, incremental) · scan · read
 (manifest and torrent pieces from one read of every byte, incremental against last year) · tarballs ·
 rsync (file lists, rsyncd.conf) · stats (numbers, plots, release notes) · checksums (SHA256SUMS, signed
 when signing_key is set; `verify --signature` checks it) · publish (only with --publish).

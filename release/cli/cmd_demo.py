@@ -35,10 +35,10 @@ def demo_cmd(
     Synthesizes three yearly snapshots with the treacherous cases real releases have, writes a release
     file for each year and cuts it with `cut` (scan, manifest and torrents from one read, later years
     incremental and reusing last year's pieces, rsync lists, notes, SHA256SUMS; the same cut again skips
-    every finished step), then diffs, verifies the tree and a damaged partial download; seeds and downloads a shard over loopback, serves the
-    tree from a real rsync daemon, derives the SFW 512px subset of the last year from its originals (line art
-    on transparency kept visible; a second run finds nothing to do), writes release notes, and reconstructs
-    the first two years from the last, bit for bit. Exit 0 only if every claim was proved.
+    every finished step), then diffs, verifies the tree and a damaged partial download; seeds and downloads
+    a shard over loopback, serves the tree from a real rsync daemon, derives the SFW 512px subset of the
+    last year from its originals (line art on transparency kept visible; a second run finds nothing to do),
+    and reconstructs the first two years from the last, bit for bit. Exit 0 only if every claim was proved.
     """
     from release.demo import run_demo  # imported here: keeps `--help` and other commands fast
 

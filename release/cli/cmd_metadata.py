@@ -83,7 +83,7 @@ def tarball_cmd(
     """Write metadata.json.tar.xz reproducibly: the same metadata/ gives the same bytes on any machine."""
     from release.metaarchive import write_metadata_tarball
 
-    members = write_metadata_tarball(root, output)
+    members, _ = write_metadata_tarball(root, output)
     if json_out:
         emit_json({"output": str(output), "members": members, "bytes": output.stat().st_size})
     else:

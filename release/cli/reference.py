@@ -75,7 +75,7 @@ def reference() -> str:
     out += [f"| {EXIT_INTERRUPTED} | interrupted (Ctrl-C) | |", f"| {EXIT_TERMINATED} | terminated (SIGTERM) | |"]
     out += [
         "",
-        "With `--json`, an error is one object on stdout: `{\"error\": {\"message\", \"hint\", \"exit_code\"}}`.",
+        'With `--json`, an error is one object on stdout: `{"error": {"message", "hint", "exit_code"}}`.',
         "",
         "## `--json` output",
         "",

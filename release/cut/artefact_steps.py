@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
 
 from release.atomic import write_text_atomic
 from release.cut.context import CutContext, Step, StepResult, Summary, write_json
 from release.cut.signing import CHECKSUMS, SIGNATURE, sign, write_checksums
 from release.errors import ConsistencyFailure
-from release.layout import parse_path
+from release.layout import SUBSET_RANK, parse_path
+from release.tarball import Reusable, Segment
 
 METADATA_TARBALL = "metadata.json.tar.xz"
+SEGMENTS = "metadata-tarball-segments.json"
 
 
 def _tarballs(context: CutContext) -> StepResult:
+    """The metadata tarball; chunks last year's tarball holds (archived years, and last year's export that
+    moved into metadata/<year>/) are copied from it (its index is in last year's `.cut/`): only this year's
+    export is compressed."""
     from release.metaarchive import write_metadata_tarball
 
     target = context.output / METADATA_TARBALL
-    members = write_metadata_tarball(context.root, target)
-    return StepResult([target], {"metadata_files": members, "bytes": target.stat().st_size})
+    reuse = _last_years_tarball(context)
+    members, segments = write_metadata_tarball(context.root, target, reuse=reuse, digests=_metadata_sha256(context))
+    index = context.reports / SEGMENTS
+    write_text_atomic(index, json.dumps([s.model_dump() for s in segments], indent=1) + "\n")
+    copied = reuse.copied_bytes if reuse is not None else 0
+    return StepResult([target, index], {"metadata_files": members, "bytes": target.stat().st_size,
+                                        "segments": len(segments), "tar_bytes_copied": copied})  # fmt: skip
+
+
+def _last_years_tarball(context: CutContext) -> Reusable | None:
+    previous = context.previous_manifest
+    if previous is None:
+        return None
+    archive, index = previous.parent / METADATA_TARBALL, previous.parent / ".cut" / SEGMENTS
+    try:
+        segments = [Segment.model_validate(s) for s in json.loads(index.read_text())]
+    except (OSError, ValueError):
+        return None  # no index (not cut by us, or an older version): everything is compressed
+    return Reusable(archive, segments) if archive.is_file() else None
+
+
+def _metadata_sha256(context: CutContext) -> dict[str, str]:
+    """The sha256 of every metadata file, from this cut's manifest (read already: no file is read again)."""
+    from release.manifest.columns import column_chunks
+
+    rank = SUBSET_RANK["metadata"]
+    digests: dict[str, str] = {}
+    for columns in column_chunks(context.manifest, "sha256"):
+        for row in np.flatnonzero(columns.rank == rank).tolist():
+            digests[columns.path(row)] = columns.digests[row].tobytes().hex()
+    return digests
 
 
 def _rsync(context: CutContext) -> StepResult:
@@ -112,7 +149,7 @@ def _publish_plan(context: CutContext) -> Summary:
     return {"s3": [f"s3://{t.bucket}/{t.prefix}" for t in targets.s3], "seedboxes": targets.seedbox_inventory}
 
 
-TARBALLS = Step("tarballs", "metadata tarball", ("root", "year"), _tarballs)
+TARBALLS = Step("tarballs", "metadata tarball", ("root", "year", "previous"), _tarballs)
 RSYNC = Step("rsync", "rsync lists and rsyncd.conf", ("rsync", "final_id"), _rsync)
 STATS = Step("stats", "statistics, plots and release notes", ("name",), _stats)
 CHECKSUMS_STEP = Step("checksums", "SHA256SUMS of every artefact", ("signing_key",), _checksums, _checksums_plan)

@@ -2,8 +2,7 @@
 
 A step names the release-file keys it reads (its fingerprint), says when it is not wanted, runs, and
 for `--dry-run` estimates what it would do. Artefacts go to the output folder; the metadata and the
-512px subset go into the release root, where they are published. The order is the issue's, except that
-this year's metadata is placed before the scan, so the scan checks files against this year's posts.
+512px subset go into the release root, where they are published. The order is `steps.STEPS`.
 """
 
 from __future__ import annotations
@@ -155,14 +154,14 @@ def _read(context: CutContext) -> StepResult:
 
 
 def _read_plan(context: CutContext) -> Summary:
-    from release.build import _sources
+    from release.build import reuse_sources
     from release.manifest.build import plan_rows
     from release.tree import scan_tree
 
     table, _ = scan_tree(context.root, workers=context.workers)
     previous = context.previous_manifest
     to_hash = 0
-    for chunk in plan_rows(table, _sources(previous, [], False)):
+    for chunk in plan_rows(table, reuse_sources(previous, [], False)):
         lines = chunk.lines or [None] * len(chunk.rows)
         to_hash += sum(table.size(row) for row, line in zip(chunk.rows.tolist(), lines, strict=True) if line is None)
     return {"files": len(table), "bytes": table.total_bytes(), "bytes_to_hash": to_hash}

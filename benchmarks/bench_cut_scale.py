@@ -1,0 +1,98 @@
+"""A Danbooru2019-sized cut: 3.7M tiny files cut end to end; seconds and peak RSS of every step.
+
+    python3 benchmarks/bench_cut_scale.py                  # --images 2,340,000 --tiny: ~3.7M files
+    python3 benchmarks/bench_cut_scale.py --images 20000   # a quick look
+
+The tree is `synth --years 2019 --tiny` (files of a few bytes: the per-file costs, not the bytes). The
+cut runs in this process; before each step its peak RSS is reset (`echo 5 > /proc/self/clear_refs`) and
+after it VmHWM is read, so each step's figure is its own (derive's worker processes are not counted:
+they hold one image at a time). Results replace the scale section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_hashing import CLI, HERE, emit_section  # noqa: E402
+
+sys.path.insert(0, str(HERE.parent))
+from release.cut.releasefile import load_release_file  # noqa: E402
+from release.cut.run import StepEvent, run_cut  # noqa: E402
+
+START, END = "<!-- cut-scale:start -->", "<!-- cut-scale:end -->"
+ALLOW = [
+    "type_mismatch", "truncated", "empty", "wrong_bucket", "file_without_metadata", "metadata_without_file",
+    "metadata_duplicate_tag", "sfw_without_original",
+]  # fmt: skip
+
+
+def peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--images", type=int, default=2_340_000)
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    data = args.work / f"scale-{args.images}"
+    if not (data / "2019").is_dir():
+        shutil.rmtree(data, ignore_errors=True)
+        started = time.perf_counter()
+        subprocess.run(f"{CLI} synth {data} --years 2019 --images {args.images} --tiny --seed 9", shell=True,
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        print(f"synth: {time.perf_counter() - started:.0f} s", flush=True)
+    shutil.rmtree(data / "out", ignore_errors=True)
+    release = data / "danbooru2019.toml"
+    release.write_text(
+        "\n".join([
+            'name = "danbooru2019"', "year = 2019", 'root = "2019"', 'output = "out"',
+            f"scan_allow = {json.dumps(ALLOW)}", "[torrents]", "creation_date = 1577836800",
+            "[rsync]", 'module = "danbooru2019"',
+        ]) + "\n"
+    )  # fmt: skip
+    rows: list[tuple[str, float, float, dict[str, object]]] = []
+
+    def on_step(event: StepEvent) -> None:
+        step = event.outcome
+        if step.status == "run":
+            reset_peak()
+            print(f"{step.title} …", flush=True)
+        elif step.status == "done":
+            rows.append((step.name, step.seconds, peak_mb(), step.summary))
+            print(f"  {step.seconds:8.1f} s  peak {rows[-1][2]:7.0f} MB  {step.summary}", flush=True)
+
+    started = time.perf_counter()
+    run_cut(load_release_file(release), on_step=on_step)
+    total = time.perf_counter() - started
+    files = next(r[3]["files"] for r in rows if r[0] == "read")
+    lines = [
+        f"## A Danbooru2019-sized cut (`python3 benchmarks/bench_cut_scale.py --images {args.images}`, "
+        f"{time.strftime('%Y-%m-%d')})\n",
+        f"`synth --years 2019 --images {args.images} --tiny`: {files:,} files. The whole cut: **{total:.0f} s**; "
+        f"peak RSS of the main process per step (target ≤ 1 GiB each):\n",
+        "| step | seconds | peak RSS MB |",
+        "|---|---:|---:|",
+        *(f"| {name} | {seconds:.1f} | {peak:.0f} |" for name, seconds, peak, _ in rows),
+        "",
+    ]
+    emit_section(args.results, START, END, lines)
+
+
+if __name__ == "__main__":
+    main()
