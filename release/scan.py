@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import BaseModel
 
@@ -15,6 +17,7 @@ from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, read_head_tail, sniff, type_matches
 from release.walk import UNDECODABLE, WalkEntry, walk
 
+MAX_KEPT = 1000  # findings of one kind kept in the report (the count is always whole)
 KINDS: dict[str, str] = {
     "outside_layout": "file outside the release layout",
     "bad_name": "image name is not ID.ext",
@@ -56,7 +59,8 @@ class ScanReport(BaseModel):
     metadata_records: int
     metadata_rows_without_id: int = 0  # new-dialect rows of banned or gold-only posts (not orphans)
     counts: dict[str, int]
-    findings: list[Finding]
+    findings: list[Finding]  # the first MAX_KEPT of each kind; every one goes to `findings_out`
+    findings_truncated: bool = False
     allowed: list[str]
 
     @property
@@ -66,9 +70,11 @@ class ScanReport(BaseModel):
 
 
 class _Scanner:
-    def __init__(self, root: Path, progress: ProgressFn) -> None:
+    def __init__(self, root: Path, progress: ProgressFn, findings_out: BinaryIO | None) -> None:
         self.root = root
         self.findings: list[Finding] = []
+        self.counts: Counter[str] = Counter()
+        self.findings_out = findings_out
         self.meta_ids = IdSet()
         self.file_ids = IdSet()
         self.sfw_ids = IdSet()
@@ -80,7 +86,13 @@ class _Scanner:
         self.ticker = Ticker(progress, "scan")
 
     def note(self, kind: str, path: str, detail: str = "") -> None:
-        self.findings.append(Finding(kind=kind, path=path, detail=detail))
+        # a tree of millions of files can hold millions of findings: counted all, kept in part, written all
+        self.counts[kind] += 1
+        if self.counts[kind] <= MAX_KEPT:
+            self.findings.append(Finding(kind=kind, path=path, detail=detail))
+        if self.findings_out is not None:
+            line = json.dumps({"kind": kind, "path": path, "detail": detail}, ensure_ascii=False)
+            self.findings_out.write(line.encode("utf-8", "surrogateescape") + b"\n")
 
     def read_metadata(self) -> bool:
         chunks = export_chunks(self.root / "metadata")
@@ -173,21 +185,28 @@ def _detail(problem: str, bucket: int | None, post_id: int | None) -> str:
     return KINDS[problem]
 
 
-def scan_root(root: Path, *, allow: tuple[str, ...] = (), progress: ProgressFn = no_progress) -> ScanReport:
-    """Scan `root`: metadata first (streamed), then every entry of the tree once."""
+def scan_root(
+    root: Path,
+    *,
+    allow: tuple[str, ...] = (),
+    progress: ProgressFn = no_progress,
+    findings_out: BinaryIO | None = None,
+) -> ScanReport:
+    """Scan `root`: metadata first (streamed), then every entry of the tree once. Every finding is counted;
+    the report keeps the first MAX_KEPT of each kind, and `findings_out` gets them all as JSON lines."""
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")
     unknown = [kind for kind in allow if kind not in KINDS]
     if unknown:
         raise BadInput(unknown[0], f"unknown finding kind; known kinds: {', '.join(KINDS)}")
-    scanner = _Scanner(root, progress)
+    scanner = _Scanner(root, progress, findings_out)
     have_metadata = scanner.read_metadata()
     for entry in walk(str(root)):
         scanner.visit(entry, have_metadata)
     if have_metadata:
         scanner.orphans()
     scanner.ticker.finish()
-    counts = Counter(f.kind for f in scanner.findings)
+    counts = scanner.counts
     return ScanReport(
         root=str(root),
         files=scanner.files,
@@ -197,5 +216,6 @@ def scan_root(root: Path, *, allow: tuple[str, ...] = (), progress: ProgressFn =
         metadata_rows_without_id=scanner.rows_without_id,
         counts=dict(sorted(counts.items())),
         findings=scanner.findings,
+        findings_truncated=any(n > MAX_KEPT for n in counts.values()),
         allowed=list(allow),
     )

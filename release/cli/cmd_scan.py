@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from release.atomic import atomic_output
 from release.cli import app
 from release.cli.errors import EXIT_FAILED, command
-from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, out_console
+from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, one_stdout, out_console
 
 EXAMPLES_SHOWN = 5
 
@@ -24,12 +26,18 @@ EXAMPLES_SHOWN = 5
   booru-release scan danbooru2019 --json | jq '.findings[] | select(.kind=="truncated")'
 
   booru-release scan danbooru2019 --allow metadata_without_file
+
+  # every finding as a JSON line (the report keeps the first 1,000 of each kind)
+  booru-release scan danbooru2019 --findings findings.jsonl
 """,
 )
 @command
 def scan_cmd(
     root: Annotated[Path, typer.Argument(help="Release root (original/, 512px/, metadata/).")],
     allow: Annotated[list[str], typer.Option(help="A finding kind that should not fail the scan (repeatable).")] = [],  # noqa: B006
+    findings: Annotated[
+        Path | None, typer.Option("--findings", help="Write every finding as JSON lines (-: stdout).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> int:
     """Validate a release root: layout, true file types, empty/truncated files, metadata orphans.
@@ -38,8 +46,10 @@ def scan_cmd(
     """
     from release.scan import KINDS, scan_root  # imported here: keeps `--help` and other commands fast
 
-    with ProgressView(not json_out) as view:
-        report = scan_root(root, allow=tuple(allow), progress=view)
+    one_stdout(json_out, findings=findings)
+    with contextlib.ExitStack() as stack, ProgressView(not json_out) as view:
+        out = stack.enter_context(atomic_output(findings)) if findings is not None else None
+        report = scan_root(root, allow=tuple(allow), progress=view, findings_out=out)
     if json_out:
         emit_json(report)
     else:
@@ -58,4 +68,6 @@ def scan_cmd(
             console.print(table)
         else:
             console.print("no problems found")
+        if report.findings_truncated and findings is None:
+            console.print("[dim]the first 1,000 of each kind are kept; --findings FILE writes them all[/]")
     return EXIT_FAILED if report.failed else 0

@@ -40,7 +40,7 @@ INTERRUPTED_HINT = "nothing was left half-written; run the command again (a mani
 # Parameters that name what a command writes; every other path parameter is an input it reads, and
 # no output may be the same file as an input (atomic.protect_inputs).
 OUTPUT_PARAMETERS = frozenset(
-    {"output", "refetch_list", "report", "notes", "plots", "torrents", "target", "extras", "into"}
+    {"output", "refetch_list", "report", "notes", "plots", "torrents", "target", "extras", "into", "findings"}
 )
 
 # First match wins: (error class, exit code, default hint).

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from release.atomic import atomic_output
 from release.cut.context import CutContext, Step, StepResult, Summary, write_json
 from release.cut.releasefile import LoadedRelease
 from release.errors import BadInput, ConsistencyFailure
@@ -64,7 +65,9 @@ def _scan(context: CutContext) -> StepResult:
             "delete them (and their 512px copies) from the release root, then cut again",
         )
     spec = context.release.spec
-    report = scan_root(context.root, allow=spec.scan_allow, progress=context.progress)
+    every = context.reports / "scan-findings.jsonl"
+    with atomic_output(every) as out:
+        report = scan_root(context.root, allow=spec.scan_allow, progress=context.progress, findings_out=out)
     written = write_json(context.reports / "scan.json", report)
     if report.failed:
         kinds = ", ".join(f"{k} {n}" for k, n in report.counts.items() if k not in report.allowed)
@@ -72,7 +75,7 @@ def _scan(context: CutContext) -> StepResult:
             str(written), f"the scan found {kinds}", "fix the tree, or list the kinds in scan_allow to accept them"
         )
     summary = {"files": report.files, "bytes": report.bytes, "findings": report.counts}
-    return StepResult([written], summary)
+    return StepResult([written, every], summary)
 
 
 def _tree_plan(context: CutContext) -> Summary:

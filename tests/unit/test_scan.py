@@ -80,3 +80,22 @@ def test_no_metadata(tmp_path: Path) -> None:
     assert report.counts == {"no_metadata": 1}
     with pytest.raises(BadInput):
         scan_root(tmp_path / "nope")
+
+
+def test_findings_are_all_counted_and_written_but_kept_in_part(
+    dataset: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+    import json
+
+    import release.scan
+
+    whole = scan_root(dataset.root(2019))
+    assert not whole.findings_truncated
+    monkeypatch.setattr(release.scan, "MAX_KEPT", 1)
+    out = io.BytesIO()
+    capped = scan_root(dataset.root(2019), findings_out=out)
+    assert capped.counts == whole.counts and capped.findings_truncated
+    assert len(capped.findings) == len(whole.counts)  # one of each kind
+    written = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(f["kind"], f["path"]) for f in written] == [(f.kind, f.path) for f in whole.findings]
