@@ -38,6 +38,9 @@ def start_build(root: Path, output: Path, *extra: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        # Ctrl-C as a terminal delivers it, even when the suite runs in the background (`cmd &` starts it,
+        # and so every child, with SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
