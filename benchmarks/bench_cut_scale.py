@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--images", type=int, default=2_340_000)
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--from", dest="from_step", help="keep the earlier steps' outputs; run this step on")
     args = parser.parse_args()
     data = args.work / f"scale-{args.images}"
     if not (data / "2019").is_dir():
@@ -57,7 +59,8 @@ def main() -> None:
         subprocess.run(f"{CLI} synth {data} --years 2019 --images {args.images} --tiny --seed 9", shell=True,
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         print(f"synth: {time.perf_counter() - started:.0f} s", flush=True)
-    shutil.rmtree(data / "out", ignore_errors=True)
+    if args.from_step is None:
+        shutil.rmtree(data / "out", ignore_errors=True)
     release = data / "danbooru2019.toml"
     release.write_text(
         "\n".join([
@@ -77,8 +80,14 @@ def main() -> None:
             rows.append((step.name, step.seconds, peak_mb(), step.summary))
             print(f"  {step.seconds:8.1f} s  peak {rows[-1][2]:7.0f} MB  {step.summary}", flush=True)
 
+    def watch() -> None:  # the peak so far, for a step too long to wait for
+        while True:
+            time.sleep(30)
+            print(f"  … peak so far {peak_mb():.0f} MB", flush=True)
+
+    threading.Thread(target=watch, daemon=True).start()
     started = time.perf_counter()
-    run_cut(load_release_file(release), on_step=on_step)
+    run_cut(load_release_file(release), on_step=on_step, from_step=args.from_step)
     total = time.perf_counter() - started
     files = next(r[3]["files"] for r in rows if r[0] == "read")
     lines = [
