@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from release import _listing
 from release.errors import BadInput, InputIOError
 from release.filelists import list_line, read_list
+from release.hashindex import lookup
 from release.hashing import (
     HASH,
     IO_DEPTH,
@@ -119,11 +120,7 @@ class ListedSet:
 
     def lookup(self, paths: list[bytes]) -> np.ndarray:
         """Index of each path (UTF-8) in `hashes`, or -1 when not listed."""
-        wanted = np.fromiter(map(xxhash.xxh3_64_intdigest, paths), dtype=np.uint64, count=len(paths))
-        index = np.searchsorted(self.hashes, wanted)
-        index[index >= len(self.hashes)] = 0
-        found = self.hashes[index] == wanted if len(self.hashes) else np.zeros(len(paths), bool)
-        return np.where(found, index, -1)
+        return lookup(self.hashes, np.fromiter(map(xxhash.xxh3_64_intdigest, paths), np.uint64, count=len(paths)))
 
 
 class _Job(NamedTuple):

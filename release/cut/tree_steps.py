@@ -18,6 +18,7 @@ from release.atomic import atomic_output
 from release.cut.context import CutContext, Step, StepResult, Summary, write_json
 from release.cut.releasefile import LoadedRelease
 from release.errors import BadInput, ConsistencyFailure
+from release.hashindex import lookup
 
 # --- metadata -----------------------------------------------------------------------------------------
 
@@ -164,9 +165,10 @@ def _read_plan(context: CutContext) -> Summary:
     table, _ = scan_tree(context.root, workers=context.workers)
     previous = context.previous_manifest
     to_hash = 0
+    sizes = table.sizes()
     for chunk in plan_rows(table, reuse_sources(previous, [], False)):
-        lines = chunk.lines or [None] * len(chunk.rows)
-        to_hash += sum(table.size(row) for row, line in zip(chunk.rows.tolist(), lines, strict=True) if line is None)
+        rows = chunk.rows if chunk.lines is None else chunk.rows[[line is None for line in chunk.lines]]
+        to_hash += int(sizes[rows].sum())
     return {"files": len(table), "bytes": table.total_bytes(), "bytes_to_hash": to_hash}
 
 
@@ -185,22 +187,18 @@ def check_previous(loaded: LoadedRelease) -> None:
     if not torrents:
         raise BadInput(where, f"no .torrent files in {folder}")
     keys: list[int] = []
-    owners: list[tuple[int, str, str]] = []
     for torrent in torrents:
         meta = load_torrent(torrent)
         for path, length in zip(meta.paths, meta.lengths, strict=True):
             keys.append(_key(path.encode("utf-8", "surrogateescape"), length))
-        owners.append((len(keys), torrent.name, meta.paths[-1] if meta.paths else ""))
     wanted = np.unique(np.array(keys, np.uint64))
     found = np.zeros(len(wanted), bool)
     for columns in column_chunks(loaded.resolve(previous.manifest), None):
         got = np.fromiter(
             (_key(p, int(s)) for p, s in zip(columns.paths, columns.sizes.tolist(), strict=True)), np.uint64
         )
-        index = np.searchsorted(wanted, got)
-        index[index >= len(wanted)] = 0
-        hit = wanted[index] == got if len(wanted) else np.zeros(len(got), bool)
-        found[index[hit]] = True
+        index = lookup(wanted, got)
+        found[index[index >= 0]] = True
     missing = int((~found).sum())
     if missing:
         raise BadInput(

@@ -22,6 +22,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel
 
+from release.hashindex import lookup
 from release.layout import parse_path
 from release.manifest.columns import Columns, column_chunks
 from release.models import Frozen, ReleaseName
@@ -119,11 +120,7 @@ class RemoteIndex:
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """Row of each hash in the index, or -1."""
-        if not len(self.hashes):
-            return np.full(len(hashes), -1, dtype=np.int64)
-        rows = np.searchsorted(self.hashes, hashes)
-        rows[rows >= len(self.hashes)] = 0
-        return np.where(self.hashes[rows] == hashes, rows, -1)
+        return lookup(self.hashes, hashes)
 
 
 class Action(NamedTuple):
