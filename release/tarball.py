@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from release.atomic import OutputSet, atomic_output
 from release.errors import BadInput, InputIOError
+from release.hashing import hash_path
 
 XZ_PRESET = 9
 SHARED_DICTIONARY = 1 << 20  # of the streams holding headers and small members
@@ -127,22 +128,23 @@ class _Streams:
             self._emit(self._shared.flush())
             self._shared = None
 
-    def own(self, name: str, size: int, content: str | None, chunks: Iterator[bytes]) -> str:
-        """A big member's data (and padding) as a stream of its own; returns the content key."""
+    def own(self, name: str, size: int, chunks: Iterator[bytes]) -> str:
+        """A big member's data (and padding) as a stream of its own; returns the content key of what was
+        read (`<bytes>:<sha256>`), which the caller compares with what it expected."""
         self.end_shared()
         start, compressor = self.offset, self._compressor(size)
         raw, body = hashlib.sha256(), hashlib.sha256()
-        size = 0
+        length = 0
         for chunk in chunks:
             raw.update(chunk)
             body.update(chunk)
-            size += len(chunk)
+            length += len(chunk)
             self._emit(compressor.compress(chunk))
-        padding = _padding(size)
+        padding = _padding(length)
         raw.update(padding)
         self._emit(compressor.compress(padding) + compressor.flush())
-        key = content or f"{size}:{body.hexdigest()}"
-        self._record(name, key, start, raw.hexdigest(), size + len(padding))
+        key = f"{length}:{body.hexdigest()}"
+        self._record(name, key, start, raw.hexdigest(), length + len(padding))
         return key
 
     def copy(self, name: str, found: Segment, data: bytes) -> None:
@@ -163,10 +165,10 @@ def _padding(size: int) -> bytes:
 
 
 def _file_sha256(source: Path) -> str:
-    digest = hashlib.sha256()
-    for block in _chunks(source):
-        digest.update(block)
-    return digest.hexdigest()
+    digests, _, error = hash_path(str(source), ("sha256",))
+    if error is not None:
+        raise InputIOError(str(source), f"cannot read: {error}")
+    return digests[0]
 
 
 def _chunks(source: Path) -> Iterator[bytes]:
@@ -231,16 +233,17 @@ def write_segmented_tar_xz(
                     raise InputIOError(str(source), "changed while being archived")
                 streams.shared(data + _padding(size))
                 continue
-            content = None
+            expected = None
             if reuse is not None:
-                content = f"{size}:{(digests or {}).get(name) or _file_sha256(source)}"
-                found = reuse.stream(content)
+                expected = f"{size}:{(digests or {}).get(name) or _file_sha256(source)}"
+                found = reuse.stream(expected)
                 if found is not None:
                     streams.copy(name, *found)
                     continue
-            written = streams.own(name, size, content, _chunks(source))
-            if not written.startswith(f"{size}:"):
-                raise InputIOError(str(source), "changed while being archived")
+            # the index records what was read, so a stale digest can never label another content's stream
+            written = streams.own(name, size, _chunks(source))
+            if not written.startswith(f"{size}:") or written != (expected or written):
+                raise InputIOError(str(source), "changed while being archived (or since the manifest was built)")
         # the end of the archive: two zero blocks, then zeros to a whole record (what tarfile writes)
         end = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
         streams.shared(end + tarfile.NUL * (-(streams.tar_bytes + len(end)) % tarfile.RECORDSIZE))

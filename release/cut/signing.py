@@ -9,7 +9,6 @@ allowed-signers file (`ssh-keygen(1)`, ALLOWED SIGNERS) naming the maintainer's 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,12 +18,12 @@ from pydantic import BaseModel
 
 from release.atomic import atomic_output
 from release.errors import BadInput, ConsistencyFailure, InputIOError
+from release.hashing import hash_path
 from release.progress import ProgressFn, Ticker, no_progress
 
 CHECKSUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.sig"
 NAMESPACE = "booru-release"
-BLOCK = 1 << 20
 
 
 def artefacts(folder: Path) -> list[str]:
@@ -39,15 +38,11 @@ def artefacts(folder: Path) -> list[str]:
 
 
 def _sha256(path: Path, ticker: Ticker) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while block := handle.read(BLOCK):
-                digest.update(block)
-                ticker.add(0, len(block))
-    except OSError as exc:
-        raise InputIOError(str(path), f"cannot read: {exc.strerror}") from exc
-    return digest.hexdigest()
+    digests, nbytes, error = hash_path(str(path), ("sha256",))
+    if error is not None:
+        raise InputIOError(str(path), f"cannot read: {error}")
+    ticker.add(0, nbytes)
+    return digests[0]
 
 
 def write_checksums(folder: Path, progress: ProgressFn = no_progress) -> tuple[Path, int]:
