@@ -14,7 +14,7 @@ from pathlib import Path
 from release.build import BuildReport
 from release.cut.context import MANIFEST_SUFFIX
 from release.cut.releasefile import load_release_file
-from release.cut.run import CutReport, run_cut
+from release.cut.run import FINISHED_EARLIER, CutReport, run_cut
 from release.demo_steps import RECIPE, Claim
 from release.progress import ProgressFn, no_progress
 from release.scan import ScanReport
@@ -97,8 +97,8 @@ def scan_report(out: Path, year: int) -> ScanReport:
 def resume_claim(out: Path, year: int, progress: ProgressFn = no_progress) -> Claim:
     """The same cut again: every finished step is skipped, nothing is read or written again."""
     again = run_cut(load_release_file(out / "releases" / f"danbooru{year}.toml"), progress=progress)
-    skipped = [s.name for s in again.steps if s.reason == "finished earlier"]
-    ran = [s.name for s in again.steps if s.status == "done" and s.reason != "finished earlier"]
+    skipped = [s.name for s in again.steps if s.reason == FINISHED_EARLIER]
+    ran = [s.name for s in again.steps if s.status == "done" and s.reason != FINISHED_EARLIER]
     return Claim(
         claim="each year is cut from a release file; the same cut again skips every finished step",
         proved=not ran and bool(skipped),

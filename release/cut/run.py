@@ -42,7 +42,8 @@ from release.progress import ProgressFn, no_progress
 STATE_FILE = ".cut/state.json"
 LOCK_FILE = ".cut/lock"
 
-Status = Literal["done", "skipped", "run", "would run", "not wanted"]
+Status = Literal["done", "run", "would run", "not wanted"]
+FINISHED_EARLIER = "finished earlier"  # the reason of a step skipped because an earlier cut finished it
 
 
 class StepState(BaseModel):
@@ -175,11 +176,12 @@ def run_cut(
             if unwanted is not None:
                 outcome.status, outcome.reason = "not wanted", unwanted
             elif recorded and recorded.fingerprint == fingerprint and not forced and stale is None:
-                outcome.status, outcome.reason, outcome.summary = "done", "finished earlier", recorded.summary
+                outcome.status, outcome.reason, outcome.summary = "done", FINISHED_EARLIER, recorded.summary
                 kept.append(recorded)
             elif dry_run:
                 outcome.status, outcome.summary = "would run", step.plan(context)
                 outcome.reason = _why(recorded, fingerprint, forced, stale)
+                forced = True  # as in a real run: every later step would see this one's new outputs
             else:
                 on_step(StepEvent(index, len(STEPS), outcome.model_copy()))
                 forced = True  # every later step sees this one's new outputs
@@ -220,8 +222,3 @@ def _recorded(output: Path, step: Step, fingerprint: str, result: StepResult, se
         rel = os.path.relpath(path, output)
         outputs[rel] = path.stat().st_size
     return StepState(name=step.name, fingerprint=fingerprint, outputs=outputs, summary=result.summary, seconds=seconds)
-
-
-def step_names() -> list[str]:
-    """The steps of a cut, in order."""
-    return [step.name for step in STEPS]
