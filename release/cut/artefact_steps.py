@@ -11,7 +11,7 @@ from release.atomic import write_text_atomic
 from release.cut.context import CutContext, Step, StepResult, Summary, write_json
 from release.cut.signing import CHECKSUMS, SIGNATURE, sign, write_checksums
 from release.errors import ConsistencyFailure
-from release.layout import SUBSET_RANK, parse_path
+from release.layout import SUBSET_RANK
 from release.tarball import Reusable, Segment
 
 METADATA_TARBALL = "metadata.json.tar.xz"
@@ -60,16 +60,17 @@ def _metadata_sha256(context: CutContext) -> dict[str, str]:
 
 def _rsync(context: CutContext) -> StepResult:
     from release.rsync.config import DaemonSettings, render_config
-    from release.rsync.filelist import collect, write_filelists
+    from release.rsync.filelist import collect, listed_ids, write_filelists
 
     spec = context.release.spec
     table = collect(context.manifest, context.progress)
     if spec.final_id is not None:
-        above = [p for p in map(table.path, table.order().tolist()) if (parse_path(p).id or 0) > spec.final_id]
-        if above:
+        above = np.flatnonzero(listed_ids(table) > spec.final_id)
+        if len(above):
+            first = table.path(int(above[np.argmin(table.keys()[above])]))  # in list order
             raise ConsistencyFailure(
                 str(context.manifest),
-                f"{len(above):,} files have an ID above final_id {spec.final_id:,}, first {above[0]}",
+                f"{len(above):,} files have an ID above final_id {spec.final_id:,}, first {first}",
                 "correct final_id in the release file, or remove those files",
             )
     folder = context.output / "rsync"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from release.atomic import OutputSet, atomic_output, is_stdout
 from release.filelists import list_line
 from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS, parse_path
@@ -29,6 +31,11 @@ def filelist_key(path: str) -> int:
     parsed = parse_path(path)
     bucket = parsed.bucket if parsed.bucket is not None else 0
     return (SUBSET_RANK[parsed.subset] << RANK_SHIFT) | (bucket << _BUCKET_SHIFT) | (parsed.id or 0)
+
+
+def listed_ids(table: FileTable) -> np.ndarray:
+    """The post ID of every row of a `collect` table (0 for paths without one), from its keys."""
+    return table.keys() & ((1 << _BUCKET_SHIFT) - 1)
 
 
 def collect(source: Path, progress: ProgressFn = no_progress) -> FileTable:

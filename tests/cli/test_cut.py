@@ -215,3 +215,14 @@ def test_previous_torrents_of_another_manifest_are_refused(workdir: Callable[[tu
     subprocess.run([*CLI, "manifest", "build", str(folder / "root2018"), "-o", str(other)], check=True)
     done = cut(path, check=False)
     assert done.returncode == 2 and "previous.torrents" in done.stderr and "not in previous.manifest" in done.stderr
+
+
+def test_files_above_final_id_stop_the_cut(dataset: Dataset, workdir: Callable[[tuple[int, ...]], Path]) -> None:
+    folder = workdir((2017,))
+    path = release_file(folder, 2017)
+    last = next(y.final_id for y in dataset.changelog.years if y.year == 2017)
+    path.write_text(path.read_text().replace("year = 2017\n", f"year = 2017\nfinal_id = {last - 1}\n"))
+    done = cut(path, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "have an ID above final_id" in done.stderr and f"/{last}." in done.stderr
+    assert cut(release_file(folder, 2017), check=False).returncode == 0  # without final_id the same tree is cut
