@@ -1,10 +1,12 @@
 """`demo`: the main job on the built-in synthetic dataset, proving each claim it prints.
 
-synth (3 yearly snapshots) -> cut each year with `cut` from a release file (scan, manifest and torrents
-from one read, later years incremental and reusing last year's piece hashes, lists, notes, SHA256SUMS)
--> diff -> verify the full tree and a damaged
-partial download -> seed and download a shard over loopback -> an rsync mirror -> stats -> rebuild
-the two older releases from the newest tree and prove them. Each step records a claim.
+synth (3 yearly snapshots) -> start a local S3 mirror (SeaweedFS) -> cut each year with `cut` from a
+release file (scan, manifest and torrents from one read, later years incremental and reusing last year's
+piece hashes, lists, notes, SHA256SUMS; the last year published to the mirror) -> diff -> verify the full
+tree and a damaged partial download -> seed and download a shard over loopback -> `verify s3://` the
+mirror -> download a shard from the mirror as the only web seed -> an rsync daemon -> derive 512px ->
+stats -> rebuild the two older releases from the newest tree and prove them. Each step records a claim;
+the servers are stopped at the end, the artefacts stay.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pydantic import BaseModel
 
 from release.atomic import atomic_output
 from release.build import build_manifest
-from release.demo_cut import cut_years, resume_claim, scan_report
+from release.demo_cut import cut_years, output_of, resume_claim, scan_report, torrents_of
+from release.demo_mirror import demo_mirror, mirror_checks, publish_table, web_seed_download
 from release.demo_steps import (
     Claim,
     derive_claim,
@@ -30,6 +33,7 @@ from release.errors import BadInput
 from release.filelists import write_list
 from release.manifest.diff import diff_manifests
 from release.progress import ProgressFn, no_progress
+from release.publish.localserver import LocalS3
 from release.stats import ReleaseStats
 from release.synth import Changelog, synth
 from release.verify import verify_tree
@@ -62,18 +66,26 @@ def _prepare(out: Path) -> None:
 def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressFn = no_progress) -> DemoReport:
     """Run the demo in `out` (created, or re-created if an earlier demo made it)."""
     _prepare(out)
+    data = out / "synth"
+    synth(data, years=YEARS, images=images, seed=seed, progress=progress)
+    log = Changelog.model_validate_json((data / "changelog.json").read_text())
+
+    with demo_mirror(out / "s3") as mirror:
+        claims = _release_years(out, data, log, mirror, progress)
+    (out / "demo-report.json").write_text(json.dumps([c.model_dump() for c in claims], indent=2) + "\n")
+    return DemoReport(dir=str(out), claims=claims)
+
+
+def _release_years(out: Path, data: Path, log: Changelog, mirror: LocalS3, progress: ProgressFn) -> list[Claim]:
+    """Cut the years (the last one published to the mirror) and prove every claim on what they made."""
     claims: list[Claim] = []
 
     def claim(text: str, proved: bool, evidence: str) -> None:
         claims.append(Claim(claim=text, proved=proved, evidence=evidence))
 
-    data = out / "synth"
-    synth(data, years=YEARS, images=images, seed=seed, progress=progress)
-    log = Changelog.model_validate_json((data / "changelog.json").read_text())
     years = [y.year for y in log.years]
     last = data / str(years[-1])
-
-    manifests, reports, _ = cut_years(out, data, years, progress)
+    manifests, reports, cuts = cut_years(out, data, years, publish_table(mirror), progress)
     scan = scan_report(out, years[-1])
     expected = {
         t: set(log.tricks[t]) for t in ("png_as_jpg", "truncated", "empty", "wrong_bucket", "file_without_metadata")
@@ -121,7 +133,17 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
     claims.append(_partial_download(out, last, manifests[years[-1]], progress))
     claims.append(reuse_claim(reports))
     claims.append(seed_and_download(out, data, years[-1], manifests[years[-1]]))
-    claims.append(rsync_mirror(out, last, manifests[years[-1]]))
+    name = f"danbooru{years[-1]}"
+    uploaded = sum(t["uploaded"] for t in next(s for s in cuts[-1].steps if s.name == "publish").summary.values())
+    claim(
+        "the cut publishes to an S3 mirror (SeaweedFS); `verify s3://` passes it, then names a deleted object",
+        *mirror_checks(mirror, manifests[years[-1]], name, uploaded),
+    )
+    claim(
+        "a shard downloads from the S3 mirror as its only web seed (no peer, no tracker) and verifies",
+        *web_seed_download(mirror, torrents_of(out, years[-1]) / f"{name}-1.torrent", manifests[years[-1]], out),
+    )
+    claims.append(rsync_mirror(out, last, manifests[years[-1]], output_of(out, years[-1]) / "rsync"))
     claims.append(derive_claim(out, last, log))
     stats = ReleaseStats.model_validate_json((manifests[years[-1]].parent / ".cut" / "stats.json").read_bytes())
     claims.append(
@@ -132,8 +154,7 @@ def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressF
         )
     )
     claims += reconstruct_claims(out, data, log, manifests)
-    (out / "demo-report.json").write_text(json.dumps([c.model_dump() for c in claims], indent=2) + "\n")
-    return DemoReport(dir=str(out), claims=claims)
+    return claims
 
 
 def _partial_download(out: Path, root: Path, manifest: Path, progress: ProgressFn) -> Claim:

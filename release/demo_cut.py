@@ -41,8 +41,9 @@ def torrents_of(out: Path, year: int) -> Path:
     return output_of(out, year) / "torrents"
 
 
-def release_file(out: Path, data: Path, year: int, previous: int | None) -> Path:
-    """Write the release file of `year` (absolute paths: the demo folder may be anywhere)."""
+def release_file(out: Path, data: Path, year: int, previous: int | None, publish: list[str]) -> Path:
+    """Write the release file of `year` (absolute paths: the demo folder may be anywhere), with the
+    `publish` tables given."""
     lines = [
         f'name = "danbooru{year}"',
         f"year = {year}",
@@ -67,6 +68,7 @@ def release_file(out: Path, data: Path, year: int, previous: int | None) -> Path
         f"comment = {json.dumps(RECIPE.comment)}",
         "[rsync]",
         f'module = "danbooru{year}"',
+        *publish,
     ]
     path = out / "releases" / f"danbooru{year}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,14 +77,16 @@ def release_file(out: Path, data: Path, year: int, previous: int | None) -> Path
 
 
 def cut_years(
-    out: Path, data: Path, years: list[int], progress: ProgressFn = no_progress
+    out: Path, data: Path, years: list[int], publish: list[str], progress: ProgressFn = no_progress
 ) -> tuple[dict[int, Path], dict[int, BuildReport], list[CutReport]]:
-    """Cut every year in order; the manifests, the read steps' reports and the cut reports."""
+    """Cut every year in order, the last with `cut --publish` to the `publish` tables; the manifests,
+    the read steps' reports and the cut reports."""
     manifests, builds, reports = {}, {}, []
     previous = None
     for year in years:
-        loaded = load_release_file(release_file(out, data, year, previous))
-        reports.append(run_cut(loaded, progress=progress))
+        last = year == years[-1]
+        loaded = load_release_file(release_file(out, data, year, previous, publish if last else []))
+        reports.append(run_cut(loaded, publish=last, progress=progress))
         manifests[year] = manifest_of(out, year)
         builds[year] = BuildReport.model_validate_json((output_of(out, year) / ".cut" / "build.json").read_bytes())
         previous = year
@@ -95,8 +99,9 @@ def scan_report(out: Path, year: int) -> ScanReport:
 
 
 def resume_claim(out: Path, year: int, progress: ProgressFn = no_progress) -> Claim:
-    """The same cut again: every finished step is skipped, nothing is read or written again."""
-    again = run_cut(load_release_file(out / "releases" / f"danbooru{year}.toml"), progress=progress)
+    """The same cut again (publishing too): every finished step is skipped, nothing is read, written or
+    sent again."""
+    again = run_cut(load_release_file(out / "releases" / f"danbooru{year}.toml"), publish=True, progress=progress)
     skipped = [s.name for s in again.steps if s.reason == FINISHED_EARLIER]
     ran = [s.name for s in again.steps if s.status == "done" and s.reason != FINISHED_EARLIER]
     return Claim(

@@ -19,7 +19,6 @@ from release.metaarchive import write_metadata_tarball
 from release.reconstruct import reconstruct
 from release.releases import ReleaseFacts, TorrentRecipe
 from release.rsync.daemon import fetch, local_mirror
-from release.rsync.filelist import collect, write_filelists
 from release.synth import Changelog
 from release.torrents.metainfo import load_torrent
 from release.torrents.swarm import loopback_transfer
@@ -72,18 +71,15 @@ def seed_and_download(out: Path, data: Path, year: int, manifest: Path) -> Claim
     )
 
 
-def rsync_mirror(out: Path, root: Path, manifest: Path) -> Claim:
-    """Serve the tree from a real rsync daemon with our config; fetch the 512px list; verify it."""
-    lists = out / "rsync"
-    lists.mkdir(exist_ok=True)
-    write_filelists(collect(manifest), lists / "filelist.txt")
+def rsync_mirror(out: Path, root: Path, manifest: Path, lists: Path) -> Claim:
+    """Serve the tree from a real rsync daemon with our config; fetch the cut's 512px list; verify it."""
     subset = lists / "filelist-512px.txt"
-    with local_mirror(root, root.name, lists / "daemon") as url:
+    with local_mirror(root, root.name, out / "rsync-daemon") as url:
         fetch(url, subset, out / "rsync-download")
     result = verify_tree(out / "rsync-download", manifest, files_from=subset)
     wanted = len(subset.read_text().splitlines())
     return Claim(
-        claim="the rsync file list drives a --files-from download from a real read-only daemon",
+        claim="the cut's rsync file list drives a --files-from download from a real read-only daemon",
         proved=not result.failed and result.totals.OK == wanted and result.totals.MISSING == 0,
         evidence=f"512px list of {wanted} files: OK {result.totals.OK}",
     )

@@ -32,13 +32,16 @@ def demo_cmd(
 ) -> int:
     """The main job on the built-in synthetic dataset, every claim proved with its evidence.
 
-    Synthesizes three yearly snapshots with the treacherous cases real releases have, writes a release
-    file for each year and cuts it with `cut` (scan, manifest and torrents from one read, later years
-    incremental and reusing last year's pieces, rsync lists, notes, SHA256SUMS; the same cut again skips
-    every finished step), then diffs, verifies the tree and a damaged partial download; seeds and downloads
-    a shard over loopback, serves the tree from a real rsync daemon, derives the SFW 512px subset of the
-    last year from its originals (line art on transparency kept visible; a second run finds nothing to do),
-    and reconstructs the first two years from the last, bit for bit. Exit 0 only if every claim was proved.
+    Synthesizes three yearly snapshots with the treacherous cases real releases have and starts a local
+    S3 server (SeaweedFS, 127.0.0.1). Writes a release file for each year and cuts it with `cut`: scan,
+    manifest and torrents from one read (later years incremental, reusing last year's pieces), rsync
+    lists, notes, SHA256SUMS, and for the last year `--publish` to the S3 mirror; the same cut again
+    skips every finished step. Then diffs, verifies the tree and a damaged partial download; seeds and
+    downloads a shard over loopback; checks the mirror with `verify s3://` (and that a deleted object is
+    named); downloads a shard from the mirror as its only web seed; serves the tree from a real rsync
+    daemon and fetches the 512px list; derives the SFW 512px subset from the originals; and reconstructs
+    the first two years from the last, bit for bit. The servers are stopped at the end; everything they
+    served and every artefact stays in the working folder. Exit 0 only if every claim was proved.
     """
     from release.demo import run_demo  # imported here: keeps `--help` and other commands fast
 

@@ -232,6 +232,16 @@ class S3Store:
         except botocore.exceptions.BotoCoreError as exc:
             raise self._error("", exc) from exc
 
+    def create_bucket(self) -> None:
+        """Create the bucket; one that these credentials already own is fine."""
+        try:
+            self._client.create_bucket(Bucket=self.settings.bucket)
+        except botocore.exceptions.ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) != "BucketAlreadyOwnedByYou":
+                raise self._error("", exc) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._error("", exc) from exc
+
     def versioned(self) -> bool:
         """Whether the bucket keeps old versions of overwritten and deleted objects."""
         return self._call("", "get_bucket_versioning", Bucket=self.settings.bucket).get("Status") == "Enabled"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def test_demo_proves_its_claims(cli: Callable[..., Run], tmp_path: Path) -> None
     assert run.code == 0, run.stderr
     data = run.json()
     assert data["ok"] and len(data["claims"]) >= 6 and all(c["proved"] for c in data["claims"])
+    texts = " ".join(c["claim"] for c in data["claims"])
+    assert "verify s3://" in texts and "only web seed" in texts and "rsync" in texts and "rebuilt" in texts
+    # the servers it started are stopped: no SeaweedFS left serving the demo's mirror
+    assert subprocess.run(["pgrep", "-f", str(tmp_path / "demo" / "s3")], capture_output=True).returncode == 1
     rerun = cli("demo", tmp_path / "demo", "--images", "200")
     assert rerun.code == 0 and "NOT proved" not in rerun.stdout and rerun.stdout.count("proved") >= 6
     (tmp_path / "precious").mkdir()
