@@ -40,6 +40,12 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 
 
+def xz_compressor(dictionary: int, preset: int = XZ_PRESET) -> lzma.LZMACompressor:
+    """One xz stream's compressor: the fixed preset and check, with a dictionary of `dictionary` bytes."""
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": dictionary}]
+    return lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+
+
 def xz_writer(raw: BinaryIO, preset: int = XZ_PRESET) -> lzma.LZMAFile:
     """An xz stream over `raw` with the fixed settings every reproducible output of ours uses."""
     return lzma.LZMAFile(raw, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset)
@@ -112,9 +118,7 @@ class _Streams:
     def _compressor(self, size: int) -> lzma.LZMACompressor:
         # the preset's settings with a dictionary no bigger than the data: the same bytes, and opening a
         # stream no longer sets up preset 9's 64 MiB dictionary (hundreds of streams cost seconds that way)
-        dictionary = max(1 << 12, min(MAX_DICTIONARY, 1 << max(size - 1, 1).bit_length()))
-        filters = [{"id": lzma.FILTER_LZMA2, "preset": self.preset, "dict_size": dictionary}]
-        return lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+        return xz_compressor(max(1 << 12, min(MAX_DICTIONARY, 1 << max(size - 1, 1).bit_length())), self.preset)
 
     def shared(self, data: bytes) -> None:
         """Tar bytes for the shared stream (opened when needed)."""

@@ -53,19 +53,26 @@ def files_of(
 ) -> Iterator[SourceFile]:
     """Every regular file of a release root (sorted walk) or of a manifest (its order), optionally only
     those under the folders `subsets` (a missing one is empty). Walk errors raise InputIOError."""
-    if source.is_dir():
+    if is_root(source):
         tops = [""] if subsets is None else [s for s in subsets if (source / s).is_dir()]
         return _walked(source, tops, skipped)
+    prefixes = None if subsets is None else tuple(f"{s}/" for s in subsets)
+    records = iter(ManifestReader(source))
+    return (SourceFile(r.path, r.size, r.mtime_ns) for r in records if not prefixes or r.path.startswith(prefixes))
+
+
+def is_root(source: Path) -> bool:
+    """True for a release root (a folder), False for a manifest (a file); BadInput for neither."""
+    if source.is_dir():
+        return True
     if source.is_file():
-        prefixes = None if subsets is None else tuple(f"{s}/" for s in subsets)
-        records = iter(ManifestReader(source))
-        return (SourceFile(r.path, r.size, r.mtime_ns) for r in records if not prefixes or r.path.startswith(prefixes))
+        return False
     raise BadInput(str(source), "no such release root or manifest")
 
 
 def table_of(source: Path, progress: ProgressFn = no_progress, workers: int | None = None) -> tuple[FileTable, Skipped]:
     """A FileTable (path, size, mtime) of a release root (walked on every core) or of a manifest."""
-    if source.is_dir():
+    if is_root(source):
         return scan_tree(source, progress, workers)
     table = FileTable()
     for file in files_of(source):

@@ -19,7 +19,7 @@ import numpy as np
 from release import _listing, _records
 from release.hashing import PathSpans
 from release.layout import RANK_SHIFT, packed_key
-from release.pathcols import layout_of
+from release.pathcols import Layout, layout_of
 
 UNDECODABLE = "undecodable"  # an entry whose name is not UTF-8: reported (escaped), left out, never descended
 
@@ -182,6 +182,27 @@ class FileTable:
         self._mtimes.frombytes(listing.mtimes[rows].tobytes())
         self._offsets.frombytes((ends + base).tobytes())
         self._blob += blob
+
+    def extend_paths(self, blob: bytes, ends: np.ndarray, sizes: np.ndarray, keys: np.ndarray) -> None:
+        """Append rows whose paths lie end to end in `blob` (`ends`: each one's end offset), with their
+        sizes and keys (mtimes 0)."""
+        base = len(self._blob)
+        self._keys.frombytes(keys.astype(np.int64).tobytes())
+        self._sizes.frombytes(sizes.astype(np.int64).tobytes())
+        self._mtimes.frombytes(np.zeros(len(ends), np.int64).tobytes())
+        self._offsets.frombytes((ends.astype(np.int64) + base).tobytes())
+        self._blob += blob
+
+    def layout(self) -> Layout:
+        """What the layout says of every row's path, computed on whole columns."""
+        ends = np.frombuffer(self._offsets, np.int64)[1:]
+        return layout_of(self._blob, ends, self.path)
+
+    def rekey(self, keys: np.ndarray) -> None:
+        """Order the rows by `keys` (one per row) from now on."""
+        if len(keys) != len(self):
+            raise ValueError(f"{len(keys)} keys for {len(self)} rows")
+        self._keys = array("q", keys.astype(np.int64).tobytes())
 
     def spans(self, rows: np.ndarray) -> PathSpans:
         """The paths of `rows` as spans of the table's blob (the native read loop's form, nothing copied)."""

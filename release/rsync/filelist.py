@@ -3,12 +3,20 @@
 Order (documented, deterministic): subset (original, 512px, metadata, then anything else), then
 bucket folder, then ID ascending, ties by path. That is the order a bucket-by-bucket mirror walks,
 unlike the manifest, which is ID order across buckets. Besides the main list it writes an `.xz` copy
-(reproducible: the tarballs' xz settings) and one list per subset, `<stem>-<subset><suffix>`.
+(reproducible: the tarballs' xz preset, a 1 MiB dictionary, one xz stream per 4 MiB of list, which
+`xz -d` and every xz reader take as one file) and one list per subset, `<stem>-<subset><suffix>`.
+
+At Danbooru's size (3.7M files, a 95 MB list) nothing here is one object per file: the paths are a
+FileTable's columns, the lines are gathered a chunk at a time, and the xz streams are compressed on
+every core.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -17,34 +25,47 @@ import numpy as np
 
 from release.atomic import OutputSet, atomic_output, is_stdout
 from release.filelists import list_line
-from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS, parse_path
+from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS
+from release.manifest.columns import column_chunks
+from release.pathcols import gather
 from release.progress import ProgressFn, Ticker, no_progress
-from release.tarball import xz_writer
-from release.tree import files_of
+from release.tarball import SHARED_DICTIONARY, xz_compressor
+from release.tree import is_root, scan_tree
 from release.walk import FileTable
 
 _BUCKET_SHIFT = 40  # IDs stay below 2**40 (layout.MAX_ID)
+_ID_MASK = (1 << _BUCKET_SHIFT) - 1
+CHUNK_ROWS = 1 << 15  # lines gathered at a time
+XZ_STREAM = 1 << 22  # bytes of list per xz stream
+# a list line of a safe path contains none of these; a chunk that does is written line by line through
+# list_line, which names the offending path (see _chunk_lines)
+_UNSAFE = (b"//", b"/./", b"/../", b"/\n", b"/.\n", b"/..\n", b"\x00", b"\r")
 
 
-def filelist_key(path: str) -> int:
-    """Sort key of the rsync list order: subset rank, bucket folder, ID (paths without them sort by path)."""
-    parsed = parse_path(path)
-    bucket = parsed.bucket if parsed.bucket is not None else 0
-    return (SUBSET_RANK[parsed.subset] << RANK_SHIFT) | (bucket << _BUCKET_SHIFT) | (parsed.id or 0)
+def list_keys(rank: np.ndarray, bucket: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Sort keys of the rsync list order: subset rank, bucket folder, ID (0 for paths without them)."""
+    keys: np.ndarray = (rank << RANK_SHIFT) | (np.maximum(bucket, 0) << _BUCKET_SHIFT) | ids
+    return keys
 
 
 def listed_ids(table: FileTable) -> np.ndarray:
     """The post ID of every row of a `collect` table (0 for paths without one), from its keys."""
-    return table.keys() & ((1 << _BUCKET_SHIFT) - 1)
+    return table.keys() & _ID_MASK
 
 
 def collect(source: Path, progress: ProgressFn = no_progress) -> FileTable:
     """Every file of a release root (walked, symlinks skipped) or of a manifest, keyed for the list order."""
+    if is_root(source):
+        table, _ = scan_tree(source, progress)
+        layout = table.layout()
+        table.rekey(list_keys(layout.rank, layout.bucket, layout.ids))
+        return table
     table = FileTable()
     ticker = Ticker(progress, "list")
-    for file in files_of(source):
-        table.add(file.path, file.size, key=filelist_key(file.path))
-        ticker.add(1, file.size)
+    for columns in column_chunks(source, None):
+        paths, ends = gather(columns.blob, columns.spans)
+        table.extend_paths(paths, ends, columns.sizes, list_keys(columns.rank, columns.bucket, columns.keys & _ID_MASK))
+        ticker.add(len(columns), int(columns.sizes.sum()))
     ticker.finish()
     return table
 
@@ -63,6 +84,28 @@ def subset_output(output: Path, subset: str) -> Path:
     return output.with_name(f"{output.stem}-{subset}{output.suffix}")
 
 
+def _chunk_lines(table: FileTable, rows: np.ndarray) -> bytes:
+    """The list lines of `rows`, gathered at once; the lines of a chunk with anything unsafe in it come
+    from list_line one by one, so the same rule refuses the same path with the same message."""
+    lines, _ = gather(*table.spans(rows), prefix=b"./", suffix=b"\n")
+    if lines.count(b"\n") != len(rows) or any(bad in lines for bad in _UNSAFE):
+        lines = b"".join(list_line(table.path(row)) for row in rows.tolist())
+    return lines
+
+
+def _chunks(table: FileTable, order: np.ndarray) -> Iterator[tuple[str | None, bytes, int]]:
+    """(subset or None for other paths, lines, bytes of those files) in list order, no chunk across subsets."""
+    ranks = table.keys()[order] >> RANK_SHIFT
+    subsets = {SUBSET_RANK[s]: s for s in SUBSETS}
+    sizes = table.sizes()
+    bounds = np.flatnonzero(np.diff(ranks)) + 1
+    for first, end in zip([0, *bounds.tolist()], [*bounds.tolist(), len(order)], strict=True):
+        subset = subsets.get(int(ranks[first])) if end > first else None
+        for start in range(first, end, CHUNK_ROWS):
+            rows = order[start : min(start + CHUNK_ROWS, end)]
+            yield subset, _chunk_lines(table, rows), int(sizes[rows].sum())
+
+
 def write_filelists(table: FileTable, output: Path) -> ListReport:
     """Write the main list, its `.xz` copy and the per-subset lists, all appearing together; with `-` as the
     output, only the main list, to standard output."""
@@ -72,24 +115,60 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
     counts = dict.fromkeys(targets, 0)
     with OutputSet() as outputs, contextlib.ExitStack() as stack:
         outs: dict[str, BinaryIO] = {k: stack.enter_context(atomic_output(p, outputs)) for k, p in targets.items()}
-        xz = None
-        if not to_stdout:
-            raw_xz = stack.enter_context(atomic_output(output.with_name(output.name + ".xz"), outputs))
-            xz = stack.enter_context(xz_writer(raw_xz))
-        for row in table.order().tolist():
-            path = table.path(row)
-            line = list_line(path)
-            outs["all"].write(line)
+        xz = None if to_stdout else stack.enter_context(_XzStreams(stack.enter_context(
+            atomic_output(output.with_name(output.name + ".xz"), outputs))))  # fmt: skip
+        for subset, lines, nbytes in _chunks(table, table.order()):
+            count = lines.count(b"\n")
+            for key in ("all", subset):
+                if key in outs:
+                    outs[key].write(lines)
+                    counts[key] += count
             if xz is not None:
-                xz.write(line)
-            counts["all"] += 1
-            subset = parse_path(path).subset
-            if subset in outs:
-                outs[subset].write(line)
-                counts[subset] += 1
-            report.bytes += table.size(row)
+                xz.write(lines)
+            report.bytes += nbytes
     report.files = counts["all"]
     report.outputs = {str(targets[k]): n for k, n in counts.items()}
     if not to_stdout:
         report.outputs[str(output) + ".xz"] = counts["all"]
     return report
+
+
+class _XzStreams:
+    """Bytes written become consecutive xz streams of XZ_STREAM bytes each (the last shorter), compressed
+    on every core and written in order; the split depends only on the bytes, so the file is reproducible."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.pending = bytearray()
+        self.workers = os.cpu_count() or 1
+        self.pool = ThreadPoolExecutor(max_workers=self.workers)  # lzma releases the GIL
+        self.running: list[Future[bytes]] = []
+
+    def __enter__(self) -> _XzStreams:
+        return self
+
+    def write(self, data: bytes) -> None:
+        self.pending += data
+        while len(self.pending) >= XZ_STREAM:
+            self._submit(bytes(self.pending[:XZ_STREAM]))
+            del self.pending[:XZ_STREAM]
+
+    def _submit(self, data: bytes) -> None:
+        self.running.append(self.pool.submit(_compress, data))
+        while len(self.running) > 2 * self.workers or (self.running and self.running[0].done()):
+            self.raw.write(self.running.pop(0).result())
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None:
+                if self.pending or not self.running:
+                    self._submit(bytes(self.pending))
+                for future in self.running:
+                    self.raw.write(future.result())
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _compress(data: bytes) -> bytes:
+    compressor = xz_compressor(SHARED_DICTIONARY)
+    return compressor.compress(data) + compressor.flush()

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from release.errors import BadInput, UnsafePath
+from release.rsync import filelist
 from release.rsync.config import DaemonSettings, render_config
 from release.rsync.filelist import collect, list_line, write_filelists
+from release.walk import FileTable
 from tests.conftest import Dataset
 
 
@@ -84,3 +86,43 @@ def test_config_is_read_only_public_and_bounded() -> None:
 def test_config_refuses_bad_settings(settings: DaemonSettings) -> None:
     with pytest.raises(BadInput):
         render_config(settings)
+
+
+UNSAFE = ["../etc/passwd", "/abs/x.jpg", "original/0000/a\nb.jpg", "original//1000.jpg", "original/./1000.jpg",
+          "original/0000/..", "original/0000/.", "original/", "", "a\rb", "nul\x00byte", "./original/x"]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", UNSAFE)
+def test_every_unsafe_path_in_a_table_is_refused_as_list_line_refuses_it(path: str, tmp_path: Path) -> None:
+    table = FileTable()
+    for name in ["original/0000/1000.jpg", path, "metadata/posts.json"]:
+        table.add(name, 1, key=0)
+    with pytest.raises((UnsafePath, BadInput)) as caught:
+        write_filelists(table, tmp_path / "list.txt")
+    with pytest.raises((UnsafePath, BadInput)) as direct:
+        list_line(path)
+    assert str(caught.value) == str(direct.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lines_gathered_a_chunk_at_a_time_are_list_line_s(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(filelist, "CHUNK_ROWS", 7)  # many chunks, some across subset boundaries
+    monkeypatch.setattr(filelist, "XZ_STREAM", 100)  # many xz streams
+    names = [f"original/{i % 1000:04d}/{i}.jpg" for i in range(1000, 1100)] + ["other/ü name.png", "README"]
+    names += [f"512px/{i % 1000:04d}/{i}.jpg" for i in range(1000, 1050, 3)] + ["metadata/posts.json"]
+    table = FileTable()
+    for name in names:
+        table.add(name, len(name), key=0)
+    layout = table.layout()
+    table.rekey(filelist.list_keys(layout.rank, layout.bucket, layout.ids))
+    report = write_filelists(table, tmp_path / "list.txt")
+    expected = b"".join(list_line(table.path(row)) for row in table.order().tolist())
+    assert (tmp_path / "list.txt").read_bytes() == expected and report.files == len(names)
+    packed = (tmp_path / "list.txt.xz").read_bytes()
+    assert packed.count(b"\xfd7zXZ\x00") > 3 and lzma.decompress(packed) == expected  # concatenated streams
+    assert report.bytes == sum(len(n) for n in names)
+    subsets = b"".join((tmp_path / f"list-{s}.txt").read_bytes() for s in ("original", "512px", "metadata"))
+    assert subsets == b"".join(line for line in expected.splitlines(keepends=True) if not line.startswith(b"./other")
+                               and line != b"./README\n")  # fmt: skip
+    write_filelists(table, tmp_path / "again.txt")
+    assert (tmp_path / "again.txt.xz").read_bytes() == packed  # reproducible
