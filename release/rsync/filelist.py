@@ -14,9 +14,7 @@ every core.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +27,7 @@ from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS
 from release.manifest.columns import column_chunks
 from release.pathcols import gather
 from release.progress import ProgressFn, Ticker, no_progress
-from release.tarball import SHARED_DICTIONARY, xz_compressor
+from release.tarball import SHARED_DICTIONARY, XZ_PRESET, XzStreams, xz_pool
 from release.tree import is_root, scan_tree
 from release.walk import FileTable
 
@@ -115,8 +113,10 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
     counts = dict.fromkeys(targets, 0)
     with OutputSet() as outputs, contextlib.ExitStack() as stack:
         outs: dict[str, BinaryIO] = {k: stack.enter_context(atomic_output(p, outputs)) for k, p in targets.items()}
-        xz = None if to_stdout else stack.enter_context(_XzStreams(stack.enter_context(
-            atomic_output(output.with_name(output.name + ".xz"), outputs))))  # fmt: skip
+        xz = None
+        if not to_stdout:
+            packed = stack.enter_context(atomic_output(output.with_name(output.name + ".xz"), outputs))
+            xz = XzStreams(packed.write, stack.enter_context(xz_pool()), XZ_STREAM, SHARED_DICTIONARY, XZ_PRESET)
         for subset, lines, nbytes in _chunks(table, table.order()):
             count = lines.count(b"\n")
             for key in ("all", subset):
@@ -126,49 +126,10 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
             if xz is not None:
                 xz.write(lines)
             report.bytes += nbytes
+        if xz is not None:
+            xz.close()
     report.files = counts["all"]
     report.outputs = {str(targets[k]): n for k, n in counts.items()}
     if not to_stdout:
         report.outputs[str(output) + ".xz"] = counts["all"]
     return report
-
-
-class _XzStreams:
-    """Bytes written become consecutive xz streams of XZ_STREAM bytes each (the last shorter), compressed
-    on every core and written in order; the split depends only on the bytes, so the file is reproducible."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.pending = bytearray()
-        self.workers = os.cpu_count() or 1
-        self.pool = ThreadPoolExecutor(max_workers=self.workers)  # lzma releases the GIL
-        self.running: list[Future[bytes]] = []
-
-    def __enter__(self) -> _XzStreams:
-        return self
-
-    def write(self, data: bytes) -> None:
-        self.pending += data
-        while len(self.pending) >= XZ_STREAM:
-            self._submit(bytes(self.pending[:XZ_STREAM]))
-            del self.pending[:XZ_STREAM]
-
-    def _submit(self, data: bytes) -> None:
-        self.running.append(self.pool.submit(_compress, data))
-        while len(self.running) > 2 * self.workers or (self.running and self.running[0].done()):
-            self.raw.write(self.running.pop(0).result())
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        try:
-            if kind is None:
-                if self.pending or not self.running:
-                    self._submit(bytes(self.pending))
-                for future in self.running:
-                    self.raw.write(future.result())
-        finally:
-            self.pool.shutdown(cancel_futures=True)
-
-
-def _compress(data: bytes) -> bytes:
-    compressor = xz_compressor(SHARED_DICTIONARY)
-    return compressor.compress(data) + compressor.flush()

@@ -9,6 +9,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
+from release import tarball
 from release.metaarchive import write_metadata_tarball
 from release.tarball import Reusable
 
@@ -62,3 +65,28 @@ def test_a_damaged_stream_of_last_year_is_compressed_again(tmp_path: Path) -> No
     write_metadata_tarball(tmp_path / "r", fresh)
     assert again.read_bytes() == fresh.read_bytes()
     assert lzma.decompress(again.read_bytes())  # whole and valid
+
+
+def test_a_member_longer_than_a_block_is_several_streams_the_same_on_any_core_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tarball, "BLOCK", 1 << 16)
+    body = b"".join(json.dumps({"id": i, "tags": ["a", str(i % 97)]}).encode() + b"\n" for i in range(20_000))
+    make_root(tmp_path / "r", {"metadata/2019000000000000": body, "metadata/2018/2018000000000000": body[:70_000]})
+    outputs = {}
+    for cores in (1, 2, 5):
+        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
+        outputs[cores] = tmp_path / f"{cores}.tar.xz"
+        _, segments = write_metadata_tarball(tmp_path / "r", outputs[cores])
+    data = outputs[1].read_bytes()
+    assert outputs[2].read_bytes() == data and outputs[5].read_bytes() == data
+    big = next(s for s in segments if s.name == "metadata/2019000000000000")
+    assert data[big.offset : big.offset + big.length].count(b"\xfd7zXZ\x00") == -(-big.raw_length // (1 << 16))
+    with tarfile.open(outputs[2]) as tar:
+        member = tar.extractfile("metadata/2019000000000000")
+        assert member is not None and member.read() == body
+    again = tmp_path / "again.tar.xz"
+    reuse = Reusable(outputs[1], segments)
+    write_metadata_tarball(tmp_path / "r", again, reuse=reuse)
+    assert reuse.copied_bytes == sum(s.raw_length for s in segments) and again.read_bytes() == data
+    assert subprocess.run(["xz", "-t", str(again)]).returncode == 0
