@@ -3,7 +3,7 @@
 Published releases made it with ImageMagick per file (`convert -resize 512x512\\> -extent 512x512 -gravity
 center -background black`): transparent line art was flattened onto black and came out black. Here each
 original is decoded by its true type (magic bytes), shrunk on load where the format allows it (JPEG DCT
-scaling through Pillow's `draft`), converted to sRGB (through its ICC profile when it has one),
+scaling through Pillow's `draft`; plain 8-bit PNGs are decoded by libspng, twice Pillow's speed), converted to sRGB (through its ICC profile when it has one),
 flattened onto white or black (`auto`: the one that contrasts with the visible pixels, weighted by their
 alpha), fitted inside size×size without upscaling, centred on a size×size canvas and written as a
 baseline JPEG of a fixed quality without metadata blocks. Every file gets an outcome; none stops the run.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
+import pyspng
 from PIL import Image, ImageCms, ImageFile, features
 from PIL import __version__ as PIL_VERSION
 from pydantic import BaseModel
@@ -87,6 +88,7 @@ def versions() -> dict[str, str]:
         "libjpeg_turbo": str(features.version("libjpeg_turbo")),
         "zlib": str(features.version("zlib")),
         "littlecms": str(features.version("littlecms2")),
+        "pyspng": pyspng.__version__,  # libspng, built into it: the plain PNGs' decoder
     }
 
 
@@ -150,6 +152,33 @@ def _quality_flags(content: Image.Image, flags: list[str]) -> None:
         flags.append("too_white")
 
 
+def _plain_png(opened: Image.Image, data: bytes, flags: list[str]) -> bool:
+    """An 8-bit RGB or RGBA PNG, whole, without an ICC profile or a transparent colour: the common case."""
+    return (
+        opened.format == "PNG"
+        and opened.mode in ("RGB", "RGBA")
+        and data[24:25] == b"\x08"  # IHDR bit depth (Pillow shows 16-bit RGB as "RGB" too)
+        and "truncated" not in flags
+        and not opened.info.get("icc_profile")
+        and "transparency" not in opened.info
+    )
+
+
+def _load(opened: ImageFile.ImageFile, data: bytes, flags: list[str]) -> Image.Image:
+    """The decoded picture. A plain PNG is decoded by libspng (pyspng): PNG is lossless, so the pixels are
+    Pillow's, in half its time (its row unfiltering is SIMD; Pillow's took 44% of a PNG's instructions).
+    Everything else, and anything libspng refuses, is decoded by Pillow."""
+    if _plain_png(opened, data, flags):
+        try:
+            pixels = pyspng.load(data, opened.mode)
+        except (RuntimeError, ValueError):
+            pass  # Pillow decides: it decodes what it can and raises what Pillow raises
+        else:
+            return Image.fromarray(pixels)
+    opened.load()
+    return opened
+
+
 def _decode(data: bytes, settings: Settings, flags: list[str]) -> Image.Image | str:
     """The picture, in sRGB, fitted inside the canvas (a skip reason instead for animations and bombs)."""
     with warnings.catch_warnings():
@@ -164,8 +193,12 @@ def _decode(data: bytes, settings: Settings, flags: list[str]) -> Image.Image | 
         target = _fit(opened.width, opened.height, settings.size)
         if opened.format == "JPEG":
             opened.draft("RGB" if opened.mode != "CMYK" else "CMYK", target)  # DCT scaling: decode smaller
-        opened.load()
-        return _to_srgb(opened, flags).resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        image = _to_srgb(_load(opened, data, flags), flags)
+        if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
+            # every pixel opaque: nothing to flatten, so resize it as RGB (an RGBA resize premultiplies the
+            # whole full-size picture and back, a third of a PNG's time) and pad it black like any RGB image
+            image = image.convert("RGB")
+        return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
 def convert(data: bytes, settings: Settings, flags: list[str]) -> bytes | str:

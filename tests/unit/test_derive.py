@@ -6,8 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw
 
+from release import derive
 from release.derive import PIXEL_LIMIT, Settings, convert
 from release.synth.images import special_image
 
@@ -113,3 +114,57 @@ def test_truncated_originals_decode_what_is_there_or_are_skipped() -> None:
 def test_the_same_original_gives_the_same_bytes() -> None:
     data = special_image("line_art_dark")[0]
     assert convert(data, Settings(), []) == convert(data, Settings(), [])
+
+
+def _png(image: Image.Image, **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **params)
+    return out.getvalue()
+
+
+def _picture(mode: str) -> Image.Image:
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (97, 131, len(mode)), dtype=np.uint8)
+    image = Image.fromarray(noise if len(mode) > 1 else noise[..., 0])
+    ImageDraw.Draw(image).ellipse((10, 10, 90, 70), fill=(255,) * len(mode) if len(mode) > 1 else 255)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("mode", "params", "by_libspng"),
+    [
+        ("RGB", {}, True), ("RGBA", {}, True), ("RGBA", {"optimize": True}, True),
+        ("L", {}, False),  # grey: Pillow's path converts it
+        ("RGB", {"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()}, False),
+        ("RGB", {"transparency": (255, 255, 255)}, False),
+    ],
+)  # fmt: skip
+def test_plain_pngs_are_decoded_by_libspng_to_pillow_s_pixels(
+    mode: str, params: dict[str, object], by_libspng: bool
+) -> None:
+    data = _png(_picture(mode), **params)
+    opened = Image.open(io.BytesIO(data))
+    assert derive._plain_png(opened, data, []) is by_libspng
+    assert derive._plain_png(opened, data, ["truncated"]) is False  # Pillow decodes what is there
+    loaded = derive._load(opened, data, [])
+    reference = Image.open(io.BytesIO(data))
+    reference.load()
+    assert loaded.mode == reference.mode and np.array_equal(np.asarray(loaded), np.asarray(reference))
+    assert convert(data, Settings(), []) == convert(data, Settings(), [])
+
+
+def test_a_png_libspng_refuses_is_left_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _png(_picture("RGB"))
+
+    def refuse(*_: object) -> None:
+        raise RuntimeError("pyspng: could not decode")
+
+    expected = convert(data, Settings(), [])
+    monkeypatch.setattr(derive.pyspng, "load", refuse)
+    assert convert(data, Settings(), []) == expected  # the same bytes, decoded by Pillow
+
+
+def test_a_16_bit_rgb_png_is_not_a_plain_png() -> None:
+    data = bytearray(_png(_picture("RGB")))
+    data[24] = 16  # the IHDR bit depth, which Pillow's mode does not show
+    assert derive._plain_png(Image.open(io.BytesIO(_png(_picture("RGB")))), bytes(data), []) is False
