@@ -3,10 +3,11 @@
 Published releases made it with ImageMagick per file (`convert -resize 512x512\\> -extent 512x512 -gravity
 center -background black`): transparent line art was flattened onto black and came out black. Here each
 original is decoded by its true type (magic bytes), shrunk on load where the format allows it (JPEG DCT
-scaling through Pillow's `draft`; plain 8-bit PNGs are decoded by libspng, twice Pillow's speed), converted to sRGB (through its ICC profile when it has one),
-flattened onto white or black (`auto`: the one that contrasts with the visible pixels, weighted by their
-alpha), fitted inside size×size without upscaling, centred on a size×size canvas and written as a
-baseline JPEG of a fixed quality without metadata blocks. Every file gets an outcome; none stops the run.
+scaling through Pillow's `draft`; plain 8-bit PNGs are decoded by libspng, twice Pillow's speed),
+converted to sRGB (through its ICC profile when it has one), flattened onto white or black (`auto`: the
+one that contrasts with the visible pixels, weighted by their alpha), fitted inside size×size without
+upscaling, centred on a size×size canvas and written as a baseline JPEG of a fixed quality without
+metadata blocks. Every file gets an outcome; none stops the run.
 
 A worker converts one batch of files (forked processes: Pillow work is CPU-bound Python glue and C).
 Outputs appear whole (temporary name, then rename) with the original's mtime, so the same command after a

@@ -22,6 +22,7 @@ import io
 import lzma
 import os
 import tarfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -62,18 +63,58 @@ def xz_pool() -> Iterator[ThreadPoolExecutor]:
         pool.shutdown(cancel_futures=True)
 
 
+Item = bytes | Future[bytes] | Callable[[int], None]
+
+
+class OrderedOutput:
+    """Bytes written to `write` in the order they were queued, though some are still being compressed
+    (futures); a callable in the queue is called with the offset reached at its place (to record where a
+    stream starts and ends). At most `limit` futures wait at a time."""
+
+    def __init__(self, write: Callable[[bytes], object], limit: int | None = None) -> None:
+        self.write, self.offset = write, 0
+        self.limit = limit or 2 * (os.cpu_count() or 1)  # blocks in memory: two per thread
+        self.queue: deque[Item] = deque()
+        self.waiting = 0
+
+    def put(self, item: Item) -> None:
+        """Queue `item`, then write out whatever is ready at the head."""
+        self.queue.append(item)
+        self.waiting += isinstance(item, Future)
+        self._drain(wait=False)
+
+    def finish(self) -> None:
+        """Write everything queued, waiting for what is still being compressed."""
+        self._drain(wait=True)
+
+    def _drain(self, wait: bool) -> None:
+        while self.queue:
+            head = self.queue[0]
+            if isinstance(head, Future):
+                if not (wait or head.done() or self.waiting > self.limit):
+                    return
+                data = head.result()
+                self.waiting -= 1
+            elif callable(head):
+                head(self.offset)
+                self.queue.popleft()
+                continue
+            else:
+                data = head
+            self.queue.popleft()
+            self.write(data)
+            self.offset += len(data)
+
+
 class XzStreams:
     """Bytes written become consecutive xz streams of `block` bytes each (the last shorter; at least one),
-    compressed on `pool` and handed to `sink` in order. The cut depends only on the bytes, so the output
+    compressed on `pool` and queued on `out` in order. The cut depends only on the bytes, so the output
     is reproducible whatever the number of cores."""
 
-    def __init__(
-        self, sink: Callable[[bytes], object], pool: ThreadPoolExecutor, block: int, dictionary: int, preset: int
-    ) -> None:
-        self.sink, self.pool, self.block = sink, pool, block
+    def __init__(self, out: OrderedOutput, pool: ThreadPoolExecutor, block: int, dictionary: int, preset: int) -> None:
+        self.out, self.pool, self.block = out, pool, block
         self.settings = (dictionary, preset)
         self.pending = bytearray()
-        self.running: list[Future[bytes]] = []
         self.streams = 0
 
     def write(self, data: bytes) -> None:
@@ -84,19 +125,14 @@ class XzStreams:
             del self.pending[: self.block]
 
     def close(self) -> None:
-        """Compress what is left and hand every stream still running to the sink."""
+        """Send what is left to the pool (the output's `finish` waits for it)."""
         if self.pending or not self.streams:
             self._submit(bytes(self.pending))
             self.pending.clear()
-        while self.running:
-            self.sink(self.running.pop(0).result())
 
     def _submit(self, data: bytes) -> None:
-        self.running.append(self.pool.submit(_xz_stream, data, *self.settings))
+        self.out.put(self.pool.submit(_xz_stream, data, *self.settings))
         self.streams += 1
-        limit = 2 * (os.cpu_count() or 1)  # blocks in memory: two per thread
-        while len(self.running) > limit or (self.running and self.running[0].done()):
-            self.sink(self.running.pop(0).result())
 
 
 def _xz_stream(data: bytes, dictionary: int, preset: int) -> bytes:
@@ -165,13 +201,10 @@ class _Streams:
     has its own; every stream is recorded with where it is."""
 
     def __init__(self, raw: BinaryIO, preset: int, pool: ThreadPoolExecutor) -> None:
-        self.raw, self.preset, self.pool, self.offset, self.tar_bytes = raw, preset, pool, 0, 0
+        self.preset, self.pool, self.tar_bytes = preset, pool, 0
+        self.out = OrderedOutput(raw.write)  # big members' streams are compressed side by side, written in order
         self.segments: list[Segment] = []
         self._shared: lzma.LZMACompressor | None = None
-
-    def _emit(self, data: bytes) -> None:
-        self.raw.write(data)
-        self.offset += len(data)
 
     @staticmethod
     def _dictionary(size: int) -> int:
@@ -183,20 +216,20 @@ class _Streams:
         """Tar bytes for the shared stream (opened when needed)."""
         if self._shared is None:
             self._shared = xz_compressor(SHARED_DICTIONARY, self.preset)
-        self._emit(self._shared.compress(data))
+        self.out.put(self._shared.compress(data))
         self.tar_bytes += len(data)
 
     def end_shared(self) -> None:
         if self._shared is not None:
-            self._emit(self._shared.flush())
+            self.out.put(self._shared.flush())
             self._shared = None
 
     def own(self, name: str, size: int, chunks: Iterator[bytes]) -> str:
-        """A big member's data (and padding) as a stream of its own; returns the content key of what was
+        """A big member's data (and padding) as streams of its own; returns the content key of what was
         read (`<bytes>:<sha256>`), which the caller compares with what it expected."""
         self.end_shared()
-        start = self.offset
-        streams = XzStreams(self._emit, self.pool, BLOCK, self._dictionary(size), self.preset)
+        start = self._mark()
+        streams = XzStreams(self.out, self.pool, BLOCK, self._dictionary(size), self.preset)
         raw, body = hashlib.sha256(), hashlib.sha256()
         length = 0
         for chunk in chunks:
@@ -215,14 +248,28 @@ class _Streams:
     def copy(self, name: str, found: Segment, data: bytes) -> None:
         """A big member's stream, copied from last year's archive."""
         self.end_shared()
-        start = self.offset
-        self._emit(data)
+        start = self._mark()
+        self.out.put(data)
         self._record(name, found.content, start, found.raw_sha256, found.raw_length)
 
-    def _record(self, name: str, content: str, start: int, raw_sha256: str, raw_length: int) -> None:
+    def finish(self) -> None:
+        """Write out every stream still being compressed."""
+        self.end_shared()
+        self.out.finish()
+
+    def _mark(self) -> list[int]:
+        start: list[int] = []
+        self.out.put(start.append)  # the offset where the member's streams begin, once written
+        return start
+
+    def _record(self, name: str, content: str, start: list[int], raw_sha256: str, raw_length: int) -> None:
         self.tar_bytes += raw_length
-        self.segments.append(Segment(name=name, content=content, offset=start, length=self.offset - start,
-                                     raw_sha256=raw_sha256, raw_length=raw_length))  # fmt: skip
+
+        def record(end: int) -> None:
+            self.segments.append(Segment(name=name, content=content, offset=start[0], length=end - start[0],
+                                         raw_sha256=raw_sha256, raw_length=raw_length))  # fmt: skip
+
+        self.out.put(record)
 
 
 def _padding(size: int) -> bytes:
@@ -312,7 +359,7 @@ def write_segmented_tar_xz(
         # the end of the archive: two zero blocks, then zeros to a whole record (what tarfile writes)
         end = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
         streams.shared(end + tarfile.NUL * (-(streams.tar_bytes + len(end)) % tarfile.RECORDSIZE))
-        streams.end_shared()
+        streams.finish()
     return streams.segments
 
 

@@ -27,7 +27,7 @@ from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS
 from release.manifest.columns import column_chunks
 from release.pathcols import gather
 from release.progress import ProgressFn, Ticker, no_progress
-from release.tarball import SHARED_DICTIONARY, XZ_PRESET, XzStreams, xz_pool
+from release.tarball import SHARED_DICTIONARY, XZ_PRESET, OrderedOutput, XzStreams, xz_pool
 from release.tree import is_root, scan_tree
 from release.walk import FileTable
 
@@ -116,7 +116,8 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
         xz = None
         if not to_stdout:
             packed = stack.enter_context(atomic_output(output.with_name(output.name + ".xz"), outputs))
-            xz = XzStreams(packed.write, stack.enter_context(xz_pool()), XZ_STREAM, SHARED_DICTIONARY, XZ_PRESET)
+            out = OrderedOutput(packed.write)
+            xz = XzStreams(out, stack.enter_context(xz_pool()), XZ_STREAM, SHARED_DICTIONARY, XZ_PRESET)
         for subset, lines, nbytes in _chunks(table, table.order()):
             count = lines.count(b"\n")
             for key in ("all", subset):
@@ -128,6 +129,7 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
             report.bytes += nbytes
         if xz is not None:
             xz.close()
+            xz.out.finish()
     report.files = counts["all"]
     report.outputs = {str(targets[k]): n for k, n in counts.items()}
     if not to_stdout:
