@@ -14,13 +14,8 @@ from typing import Any
 
 from release.atomic import write_text_atomic
 from release.errors import BadInput, RemoteError
+from release.localnet import free_port
 from release.rsync.config import DaemonSettings, render_config
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -32,7 +27,7 @@ def local_mirror(root: Path, module: str, workdir: Path, timeout: float = 10) ->
         module=module, path=str(root.resolve()), log_file=str(workdir / "rsyncd.log"), lock_file=str(workdir / "lock")
     )
     write_text_atomic(conf, render_config(settings))
-    port = _free_port()
+    port = free_port()
     cmd = ["rsync", "--daemon", "--no-detach", f"--config={conf}", f"--port={port}", "--address=127.0.0.1"]
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
