@@ -33,7 +33,7 @@ from release.errors import BadInput
 from release.filelists import write_list
 from release.manifest.diff import diff_manifests
 from release.progress import ProgressFn, no_progress
-from release.publish.localserver import LocalS3
+from release.publish.localserver import LocalS3, weed_program
 from release.stats import ReleaseStats
 from release.synth import Changelog, synth
 from release.verify import verify_tree
@@ -65,6 +65,7 @@ def _prepare(out: Path) -> None:
 
 def run_demo(out: Path, *, images: int = 600, seed: int = 1, progress: ProgressFn = no_progress) -> DemoReport:
     """Run the demo in `out` (created, or re-created if an earlier demo made it)."""
+    weed_program()  # the mirror's server: missing, the demo stops before it writes anything
     _prepare(out)
     data = out / "synth"
     synth(data, years=YEARS, images=images, seed=seed, progress=progress)

