@@ -176,20 +176,17 @@ class FileTable:
         """Append the files of a listing (other kinds are left out), keys computed on whole columns."""
         rows, blob, ends = listing.files()
         keys = layout_of(blob, ends, lambda row: span_text(blob, ends, row)).keys
-        base = len(self._blob)
-        self._keys.frombytes(keys.tobytes())
-        self._sizes.frombytes(listing.sizes[rows].tobytes())
-        self._mtimes.frombytes(listing.mtimes[rows].tobytes())
-        self._offsets.frombytes((ends + base).tobytes())
-        self._blob += blob
+        self.extend_paths(blob, ends, listing.sizes[rows], keys, listing.mtimes[rows])
 
-    def extend_paths(self, blob: bytes, ends: np.ndarray, sizes: np.ndarray, keys: np.ndarray) -> None:
+    def extend_paths(
+        self, blob: bytes, ends: np.ndarray, sizes: np.ndarray, keys: np.ndarray, mtimes: np.ndarray | None = None
+    ) -> None:
         """Append rows whose paths lie end to end in `blob` (`ends`: each one's end offset), with their
-        sizes and keys (mtimes 0)."""
+        sizes, keys and mtimes (0 when not given)."""
         base = len(self._blob)
         self._keys.frombytes(keys.astype(np.int64).tobytes())
         self._sizes.frombytes(sizes.astype(np.int64).tobytes())
-        self._mtimes.frombytes(np.zeros(len(ends), np.int64).tobytes())
+        self._mtimes.frombytes((np.zeros(len(ends), np.int64) if mtimes is None else mtimes.astype(np.int64)).tobytes())
         self._offsets.frombytes((ends.astype(np.int64) + base).tobytes())
         self._blob += blob
 

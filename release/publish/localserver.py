@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release.errors import BadInput, ReleaseError, RemoteError
-from release.localnet import free_port
+from release.localnet import free_port, stop_group
 
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
@@ -43,7 +43,6 @@ class LocalS3:
     endpoint: str
     writer: Identity
     folder: Path
-    pid: int
 
     @property
     def env(self) -> dict[str, str]:
@@ -93,12 +92,12 @@ def local_s3(
             *(f"-{flag}={port}" for flag, port in ports.items())]  # fmt: skip
     with open(folder / "weed.log", "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = LocalS3(f"http://127.0.0.1:{ports['s3.port']}", identities[0], folder, process.pid)
+    server = LocalS3(f"http://127.0.0.1:{ports['s3.port']}", identities[0], folder)
     try:
         _wait_until_up(server, process, public_bucket, timeout)
         yield server
     finally:
-        _stop(process)
+        stop_group(process, grace=20)
 
 
 def _wait_until_up(server: LocalS3, process: subprocess.Popen[bytes], bucket: str, timeout: float) -> None:
@@ -119,17 +118,6 @@ def _wait_until_up(server: LocalS3, process: subprocess.Popen[bytes], bucket: st
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, 15)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
-        process.wait()
 
 
 @contextmanager

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from release.atomic import write_text_atomic
 from release.errors import BadInput, RemoteError
-from release.localnet import free_port
+from release.localnet import free_port, stop_group
 from release.rsync.config import DaemonSettings, render_config
 
 
@@ -45,19 +42,6 @@ def local_mirror(root: Path, module: str, workdir: Path, timeout: float = 10) ->
         yield f"rsync://127.0.0.1:{port}/{module}/"
     finally:
         stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[Any]) -> None:
-    """Terminate a child started with start_new_session (and its group), killing it if it lingers."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 def fetch(url: str, files_from: Path, dest: Path) -> None:

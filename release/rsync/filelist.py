@@ -91,8 +91,9 @@ def _chunk_lines(table: FileTable, rows: np.ndarray) -> bytes:
     return lines
 
 
-def _chunks(table: FileTable, order: np.ndarray) -> Iterator[tuple[str | None, bytes, int]]:
-    """(subset or None for other paths, lines, bytes of those files) in list order, no chunk across subsets."""
+def _chunks(table: FileTable, order: np.ndarray) -> Iterator[tuple[str | None, bytes, int, int]]:
+    """(subset or None for other paths, lines, how many, bytes of those files) in list order, no chunk
+    across subsets."""
     ranks = table.keys()[order] >> RANK_SHIFT
     subsets = {SUBSET_RANK[s]: s for s in SUBSETS}
     sizes = table.sizes()
@@ -101,7 +102,7 @@ def _chunks(table: FileTable, order: np.ndarray) -> Iterator[tuple[str | None, b
         subset = subsets.get(int(ranks[first])) if end > first else None
         for start in range(first, end, CHUNK_ROWS):
             rows = order[start : min(start + CHUNK_ROWS, end)]
-            yield subset, _chunk_lines(table, rows), int(sizes[rows].sum())
+            yield subset, _chunk_lines(table, rows), len(rows), int(sizes[rows].sum())
 
 
 def write_filelists(table: FileTable, output: Path) -> ListReport:
@@ -118,8 +119,7 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
             packed = stack.enter_context(atomic_output(output.with_name(output.name + ".xz"), outputs))
             out = OrderedOutput(packed.write)
             xz = XzStreams(out, stack.enter_context(xz_pool()), XZ_STREAM, SHARED_DICTIONARY, XZ_PRESET)
-        for subset, lines, nbytes in _chunks(table, table.order()):
-            count = lines.count(b"\n")
+        for subset, lines, count, nbytes in _chunks(table, table.order()):
             for key in ("all", subset):
                 if key in outs:
                     outs[key].write(lines)

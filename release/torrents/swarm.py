@@ -89,7 +89,6 @@ def web_seed_transfer(torrent: Path, web_seed: str, download_to: Path, timeout: 
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(str(torrent))
     params.save_path = str(download_to)
-    params.trackers = []
     params.url_seeds = [web_seed]
     handle = ses.add_torrent(params)  # type: ignore[attr-defined]
     for url in handle.url_seeds():

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.rsync.daemon import stop_group
+from release.localnet import stop_group
 
 PEER_SCRIPT = Path(__file__).with_name("lt_peer.py")
 REPO = Path(__file__).resolve().parents[2]
