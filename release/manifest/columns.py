@@ -9,7 +9,9 @@ column checks do not settle. The record order (subset, ID, path) is checked on t
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,9 +19,10 @@ import numpy as np
 
 from release import _records
 from release.errors import ManifestFormatError
-from release.hashing import DIGEST_BYTES, PathSpans
+from release.hashing import DIGEST_BYTES, PathSpans, default_workers
 from release.layout import sort_key
-from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, parse_line
+from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, check_totals, parse_line
+from release.models import ManifestHeader
 from release.pathcols import EXTENSION_BYTES, SUBSET_NAMES, classify
 
 FIELDS: dict[str | None, int] = {None: 0, "xxh3_128": 1, "sha256": 2, "md5": 3}
@@ -112,7 +115,53 @@ def column_chunks(path: Path, field: str | None) -> Iterator[Columns]:
     last: SortKey | None = None
     for first_line, block in ManifestReader(path).record_blocks():
         columns = read_columns(name, first_line, block, field)
-        if last is not None and columns.sort_key(0) <= last:
-            raise ManifestFormatError(name, first_line, ORDER_PROBLEM)
-        last = columns.sort_key(len(columns) - 1)
+        last = _check_seam(name, last, columns)
         yield columns
+
+
+def _check_seam(name: str, last: SortKey | None, columns: Columns) -> SortKey:
+    """Raise when a chunk's first record does not come after the previous chunk's last; return its last."""
+    if last is not None and columns.sort_key(0) <= last:
+        raise ManifestFormatError(name, columns.first_line, ORDER_PROBLEM)
+    return columns.sort_key(len(columns) - 1)
+
+
+def load_columns(path: Path, field: str | None, workers: int | None = None) -> tuple[ManifestHeader, list[Columns]]:
+    """Every record of a manifest validated (each line, the order, the count and bytes the header announces)
+    and kept as compact Columns: the manifest is decompressed once, its blocks tokenised on `workers`
+    threads while this one decompresses, and only the paths of a block are kept, not its lines (~60 bytes
+    a record with one digest). For a reader that must validate everything before it acts and then needs
+    the records again (verify): one pass instead of a check and a second decompression."""
+    reader = ManifestReader(path)
+    name = str(reader.path)
+    threads = workers or default_workers()
+    chunks: list[Columns] = []
+    last: SortKey | None = None
+    pending: deque[Future[Columns]] = deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="columns") as pool:
+        try:
+            for first_line, block in reader.record_blocks():
+                pending.append(pool.submit(_compact_columns, name, first_line, block, field))
+                while len(pending) > 2 * threads:
+                    last = _check_seam(name, last, pending[0].result())
+                    chunks.append(pending.popleft().result())
+            while pending:
+                last = _check_seam(name, last, pending[0].result())
+                chunks.append(pending.popleft().result())
+        finally:
+            for future in pending:
+                future.cancel()
+    check_totals(name, reader.header, sum(map(len, chunks)), sum(int(c.sizes.sum()) for c in chunks))
+    return reader.header, chunks
+
+
+def _compact_columns(name: str, first_line: int, block: bytes, field: str | None) -> Columns:
+    """read_columns, keeping only the paths of the block and the narrowest types that hold the layout."""
+    columns = read_columns(name, first_line, block, field)
+    lengths = columns.spans[:, 1] - columns.spans[:, 0]
+    ends = np.cumsum(lengths)
+    spans = np.stack((ends - lengths, ends), axis=1).astype(np.int32 if len(ends) and ends[-1] < 2**31 else np.int64)
+    blob = _records.concat_spans(columns.blob, columns.spans.tobytes())
+    # not _replace: Columns' __len__ counts records, which NamedTuple._make takes for its field count
+    rank, bucket = columns.rank.astype(np.int8), columns.bucket.astype(np.int32)
+    return Columns(first_line, blob, spans, columns.sizes, columns.digests, rank, bucket, columns.keys)

@@ -14,7 +14,7 @@ from release import _listing, _records
 from release.errors import ManifestFormatError
 from release.hashing import STAT_ONLY, Code, read_files
 from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, pack, parse_path
-from release.manifest.columns import FIELDS, column_chunks, read_columns
+from release.manifest.columns import FIELDS, column_chunks, load_columns, read_columns
 from release.manifest.io import ManifestReader, parse_line, prescan_paths, record_line
 from release.pathcols import EXTENSION_NAMES
 from tests.conftest import Dataset
@@ -178,6 +178,47 @@ def test_order_is_checked_within_and_across_chunks(tmp_path: Path) -> None:
         for _ in column_chunks(path, "xxh3_128"):
             pass
     assert info.value.line == cut + 3  # the first line of the second chunk
+    with pytest.raises(ManifestFormatError, match="out of manifest order") as info:
+        load_columns(path, "xxh3_128", workers=2)
+    assert info.value.line == cut + 3
+
+
+def _many_chunks(tmp_path: Path, records: list[bytes], **header: int) -> Path:
+    head = {"format": "booru-release-manifest", "version": 1, "release": "r", "algorithms": ["xxh3_128"]}
+    head |= {"files": len(records), "bytes": 5 * len(records), "subsets": {}} | header
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(json.dumps(head).encode() + b"\n" + b"\n".join(records) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_loaded_columns_hold_what_the_chunks_hold_in_compact_form(tmp_path: Path, workers: int) -> None:
+    records = [line(f"original/{i % 1000:04d}/{i}.jpg", size=i) for i in range(1000, 60000)]
+    records.insert(1, record_line("original/0000/1000.png", 5, 1, **DIGESTS).rstrip(b"\n").replace(b":", b": "))
+    path = _many_chunks(tmp_path, records, bytes=sum(range(1000, 60000)) + 5)
+    header, loaded = load_columns(path, "xxh3_128", workers)
+    chunks = list(column_chunks(path, "xxh3_128"))
+    assert header.files == len(records) and len(loaded) == len(chunks) > 2
+    for got, want in zip(loaded, chunks, strict=True):
+        assert got.first_line == want.first_line and got.paths == want.paths
+        assert len(got.blob) == sum(map(len, want.paths)) < len(want.blob)  # only the paths are kept
+        for name in ("sizes", "digests", "rank", "bucket", "keys"):
+            assert np.array_equal(getattr(got, name), getattr(want, name)), name
+        assert [got.path(n) for n in (0, len(got) - 1)] == [want.path(n) for n in (0, len(want) - 1)]
+
+
+def test_loading_names_the_first_bad_line_and_checks_the_header_totals(tmp_path: Path) -> None:
+    records = [line(f"original/{i % 1000:04d}/{i}.jpg") for i in range(1000, 60000)]
+    for row in (50000, 30000):  # two bad lines in different chunks: the earlier one is named
+        records[row] = line(f"original/../{row}.jpg")
+    with pytest.raises(ManifestFormatError) as info:
+        load_columns(_many_chunks(tmp_path, records), "xxh3_128", workers=4)
+    assert info.value.line == 30000 + 2
+    records = [line(f"original/{i % 1000:04d}/{i}.jpg") for i in range(1000, 60000)]
+    with pytest.raises(ManifestFormatError, match="header announces 7 records"):
+        load_columns(_many_chunks(tmp_path, records, files=7), None)
+    with pytest.raises(ManifestFormatError, match="header announces 9 bytes"):
+        load_columns(_many_chunks(tmp_path, records, bytes=9), None)
 
 
 def test_count_entries_counts_every_non_directory_below(tmp_path: Path) -> None:
