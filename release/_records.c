@@ -160,8 +160,8 @@ static int layout(const char *p, size_t n, const Names *subsets, const Names *ex
 }
 
 /* One canonical record line; the path's span and the selected digest. */
-static int record(Cursor *c, int field, const char **path, size_t *path_len, int64_t *size, unsigned char *digest) {
-    int64_t mtime;
+static int record(Cursor *c, int field, const char **path, size_t *path_len, int64_t *size, int64_t *mtime,
+                  unsigned char *digest) {
     if (!LITERAL(c, "{\"path\":\"")) return 0;
     const char *quote = memchr(c->p, '"', (size_t)(c->end - c->p));
     if (!quote || !safe_path(c->p, (size_t)(quote - c->p))) return 0;
@@ -169,7 +169,7 @@ static int record(Cursor *c, int field, const char **path, size_t *path_len, int
     *path_len = (size_t)(quote - c->p);
     c->p = quote;
     if (!LITERAL(c, "\",\"size\":") || !integer(c, 0, size)) return 0;
-    if (!LITERAL(c, ",\"mtime_ns\":") || !integer(c, 1, &mtime)) return 0;
+    if (!LITERAL(c, ",\"mtime_ns\":") || !integer(c, 1, mtime)) return 0;
     if (!LITERAL(c, ",\"xxh3_128\":\"") || !hex(c, 16, field == 1 ? digest : NULL)) return 0;
     if (!LITERAL(c, "\",\"sha256\":\"") || !hex(c, 32, field == 2 ? digest : NULL)) return 0;
     if (!LITERAL(c, "\",\"md5\":\"") || !hex(c, 16, field == 3 ? digest : NULL)) return 0;
@@ -212,8 +212,8 @@ static PyObject *check_lines(PyObject *self, PyObject *args) {
         Cursor c = {p, stop};
         const char *path;
         size_t path_len;
-        int64_t size;
-        if (!record(&c, 0, &path, &path_len, &size, digest)) {
+        int64_t size, mtime;
+        if (!record(&c, 0, &path, &path_len, &size, &mtime, digest)) {
             if (nslow == cap) {
                 Py_ssize_t grown = cap ? 2 * cap : 64;
                 Py_ssize_t *more = realloc(slow_at, (size_t)grown * 3 * sizeof(Py_ssize_t));
@@ -278,7 +278,7 @@ static PyObject *scan_block(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*iO!O!", &data, &field, &PyTuple_Type, &subsets_arg, &PyTuple_Type, &exts_arg))
         return NULL;
     PyObject *fast = NULL, *spans = NULL, *sizes = NULL, *digests = NULL, *subset = NULL, *bucket = NULL, *ids = NULL,
-             *ext = NULL;
+             *ext = NULL, *mtimes = NULL;
     if (field < 0 || field > 3) {
         PyErr_Format(PyExc_ValueError, "field: 0 to 3 expected, got %d", field);
         goto done;
@@ -296,10 +296,11 @@ static PyObject *scan_block(PyObject *self, PyObject *args) {
     bucket = PyBytes_FromStringAndSize(NULL, n * 4);
     ids = PyBytes_FromStringAndSize(NULL, n * 8);
     ext = PyBytes_FromStringAndSize(NULL, n);
-    if (!fast || !spans || !sizes || !digests || !subset || !bucket || !ids || !ext) goto done;
+    mtimes = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!fast || !spans || !sizes || !digests || !subset || !bucket || !ids || !ext || !mtimes) goto done;
     char *f = PyBytes_AS_STRING(fast);
     int64_t *span = (int64_t *)PyBytes_AS_STRING(spans), *sz = (int64_t *)PyBytes_AS_STRING(sizes);
-    int64_t *id = (int64_t *)PyBytes_AS_STRING(ids);
+    int64_t *id = (int64_t *)PyBytes_AS_STRING(ids), *mt = (int64_t *)PyBytes_AS_STRING(mtimes);
     unsigned char *dg = (unsigned char *)PyBytes_AS_STRING(digests);
     int8_t *sub = (int8_t *)PyBytes_AS_STRING(subset), *ex = (int8_t *)PyBytes_AS_STRING(ext);
     int32_t *bk = (int32_t *)PyBytes_AS_STRING(bucket);
@@ -311,13 +312,13 @@ static PyObject *scan_block(PyObject *self, PyObject *args) {
         const char *path = NULL;
         size_t path_len = 0;
         id[i] = bk[i] = ex[i] = 0;
-        f[i] = (char)record(&c, field, &path, &path_len, &sz[i], dg + i * width);
+        f[i] = (char)record(&c, field, &path, &path_len, &sz[i], &mt[i], dg + i * width);
         if (f[i]) {
             span[2 * i] = path - start;
             span[2 * i + 1] = (int64_t)(path - start) + (int64_t)path_len;
             sub[i] = (int8_t)layout(path, path_len, &subsets, &exts, &bk[i], &id[i], &ex[i]);
         } else { /* record may have filled some fields before the line failed */
-            sz[i] = 0;
+            sz[i] = mt[i] = 0;
             memset(dg + i * width, 0, width);
             span[2 * i] = p - start;
             span[2 * i + 1] = stop - start;
@@ -326,8 +327,9 @@ static PyObject *scan_block(PyObject *self, PyObject *args) {
         p = stop + 1;
     }
     Py_END_ALLOW_THREADS
-    result = PyTuple_Pack(8, fast, spans, sizes, digests, subset, bucket, ids, ext);
+    result = PyTuple_Pack(9, fast, spans, sizes, digests, subset, bucket, ids, ext, mtimes);
 done:
+    Py_XDECREF(mtimes);
     Py_XDECREF(fast);
     Py_XDECREF(spans);
     Py_XDECREF(sizes);

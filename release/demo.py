@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from release.atomic import atomic_output
 from release.build import build_manifest
+from release.cut.context import CUT_FOLDER
 from release.demo_cut import cut_years, output_of, resume_claim, scan_report, torrents_of
 from release.demo_mirror import demo_mirror, mirror_checks, publish_table, web_seed_download
 from release.demo_steps import (
@@ -146,7 +147,7 @@ def _release_years(out: Path, data: Path, log: Changelog, mirror: LocalS3, progr
     )
     claims.append(rsync_mirror(out, last, manifests[years[-1]], output_of(out, years[-1]) / "rsync"))
     claims.append(derive_claim(out, last, log))
-    stats = ReleaseStats.model_validate_json((manifests[years[-1]].parent / ".cut" / "stats.json").read_bytes())
+    stats = ReleaseStats.model_validate_json((manifests[years[-1]].parent / CUT_FOLDER / "stats.json").read_bytes())
     claims.append(
         Claim(
             claim="release statistics and notes come from one streaming pass over the metadata",

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from release.build import BuildReport
-from release.cut.context import MANIFEST_SUFFIX
+from release.cut.context import CUT_FOLDER, MANIFEST_SUFFIX
 from release.cut.releasefile import load_release_file
 from release.cut.run import FINISHED_EARLIER, CutReport, run_cut
 from release.demo_steps import RECIPE, Claim
@@ -88,14 +88,14 @@ def cut_years(
         loaded = load_release_file(release_file(out, data, year, previous, publish if last else []))
         reports.append(run_cut(loaded, publish=last, progress=progress))
         manifests[year] = manifest_of(out, year)
-        builds[year] = BuildReport.model_validate_json((output_of(out, year) / ".cut" / "build.json").read_bytes())
+        builds[year] = BuildReport.model_validate_json((output_of(out, year) / CUT_FOLDER / "build.json").read_bytes())
         previous = year
     return manifests, builds, reports
 
 
 def scan_report(out: Path, year: int) -> ScanReport:
     """The scan the cut of `year` made."""
-    return ScanReport.model_validate_json((output_of(out, year) / ".cut" / "scan.json").read_bytes())
+    return ScanReport.model_validate_json((output_of(out, year) / CUT_FOLDER / "scan.json").read_bytes())
 
 
 def resume_claim(out: Path, year: int, progress: ProgressFn = no_progress) -> Claim:

@@ -8,16 +8,21 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 from pydantic import BaseModel
 
 from release.errors import BadInput
+from release.hashindex import lookup
 from release.layout import image_path, parse_path
+from release.manifest.merge import unchanged_key
 from release.metadata import IdSet, duplicate_tags, export_chunks, read_chunk
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, read_head_tail, sniff, type_matches
+from release.textio import MAX_LIST_LINE, bounded_lines, loads
 from release.walk import UNDECODABLE, WalkEntry, walk
 
 MAX_KEPT = 1000  # findings of one kind kept in the report (the count is always whole)
+CONTENT_KINDS = ("type_mismatch", "truncated")  # what reading a file's head and tail finds
 KINDS: dict[str, str] = {
     "outside_layout": "file outside the release layout",
     "bad_name": "image name is not ID.ext",
@@ -62,6 +67,7 @@ class ScanReport(BaseModel):
     findings: list[Finding]  # the first MAX_KEPT of each kind; every one goes to `findings_out`
     findings_truncated: bool = False
     allowed: list[str]
+    carried: int = 0  # files not read: unchanged since the earlier scan, whose content findings were kept
 
     @property
     def failed(self) -> bool:
@@ -69,9 +75,50 @@ class ScanReport(BaseModel):
         return any(n for kind, n in self.counts.items() if kind not in self.allowed)
 
 
+class EarlierScan:
+    """What an earlier release knew of its files, for a scan that reads only what changed: the keys of its
+    manifest's files (`unchanged_key`: path, size, mtime) and the content findings of its scan."""
+
+    def __init__(self, manifest: Path, findings: Path) -> None:
+        from release.manifest.columns import column_chunks
+
+        keys = [
+            np.fromiter(
+                (unchanged_key(path, int(size), int(mtime)) for path, size, mtime in
+                 zip(columns.paths, columns.sizes.tolist(), columns.mtimes.tolist(), strict=True)),
+                np.uint64, count=len(columns),
+            )
+            for columns in column_chunks(manifest, None)
+        ]  # fmt: skip
+        self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
+        self.findings: dict[str, list[tuple[str, str]]] = {}
+        with open(findings, "rb") as handle:
+            for line, raw in bounded_lines(handle, MAX_LIST_LINE, str(findings)):
+                self._finding(f"{findings}:{line}", raw)
+
+    def _finding(self, where: str, raw: bytes) -> None:
+        try:
+            item = loads(raw)
+        except ValueError:
+            item = None
+        if not (isinstance(item, dict) and isinstance(item.get("path"), str) and item.get("kind") in KINDS):
+            raise BadInput(where, "not a scan finding", "delete the file to read every file again")
+        if item["kind"] in CONTENT_KINDS:
+            self.findings.setdefault(item["path"], []).append((item["kind"], str(item.get("detail", ""))))
+
+    def unchanged(self, entry: WalkEntry) -> bool:
+        """Whether the earlier release had this file with the same size and mtime."""
+        key = unchanged_key(entry.path.encode("utf-8", "surrogateescape"), entry.size, entry.mtime_ns)
+        return bool(lookup(self.keys, np.array([key], np.uint64))[0] >= 0)
+
+
 class _Scanner:
-    def __init__(self, root: Path, progress: ProgressFn, findings_out: BinaryIO | None) -> None:
+    def __init__(
+        self, root: Path, progress: ProgressFn, findings_out: BinaryIO | None, earlier: EarlierScan | None
+    ) -> None:
         self.root = root
+        self.earlier = earlier
+        self.carried = 0
         self.findings: list[Finding] = []
         self.counts: Counter[str] = Counter()
         self.findings_out = findings_out
@@ -161,6 +208,11 @@ class _Scanner:
         if entry.size == 0:
             self.note("empty", entry.path)
             return
+        if self.earlier is not None and self.earlier.unchanged(entry):
+            for found, detail in self.earlier.findings.get(entry.path, ()):
+                self.note(found, entry.path, detail)
+            self.carried += 1
+            return
         try:
             head, tail = read_head_tail(os.path.join(self.root, entry.path), entry.size)
         except OSError as exc:
@@ -191,15 +243,18 @@ def scan_root(
     allow: tuple[str, ...] = (),
     progress: ProgressFn = no_progress,
     findings_out: BinaryIO | None = None,
+    earlier: EarlierScan | None = None,
 ) -> ScanReport:
     """Scan `root`: metadata first (streamed), then every entry of the tree once. Every finding is counted;
-    the report keeps the first MAX_KEPT of each kind, and `findings_out` gets them all as JSON lines."""
+    the report keeps the first MAX_KEPT of each kind, and `findings_out` gets them all as JSON lines. With
+    `earlier`, a file unchanged since that release (same path, size and mtime) is not read again: its
+    content findings are carried over (every other check still runs on it)."""
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")
     unknown = [kind for kind in allow if kind not in KINDS]
     if unknown:
         raise BadInput(unknown[0], f"unknown finding kind; known kinds: {', '.join(KINDS)}")
-    scanner = _Scanner(root, progress, findings_out)
+    scanner = _Scanner(root, progress, findings_out, earlier)
     have_metadata = scanner.read_metadata()
     for entry in walk(str(root)):
         scanner.visit(entry, have_metadata)
@@ -218,4 +273,5 @@ def scan_root(
         findings=scanner.findings,
         findings_truncated=any(n > MAX_KEPT for n in counts.values()),
         allowed=list(allow),
+        carried=scanner.carried,
     )

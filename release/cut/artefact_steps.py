@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from release.atomic import write_text_atomic
-from release.cut.context import CutContext, Step, StepResult, Summary, write_json
+from release.cut.context import CUT_FOLDER, CutContext, Step, StepResult, Summary, write_json
 from release.cut.signing import CHECKSUMS, SIGNATURE, sign, write_checksums
 from release.errors import ConsistencyFailure
 from release.layout import SUBSET_RANK
@@ -38,7 +38,7 @@ def _last_years_tarball(context: CutContext) -> Reusable | None:
     previous = context.previous_manifest
     if previous is None:
         return None
-    archive, index = previous.parent / METADATA_TARBALL, previous.parent / ".cut" / SEGMENTS
+    archive, index = previous.parent / METADATA_TARBALL, previous.parent / CUT_FOLDER / SEGMENTS
     try:
         segments = [Segment.model_validate(s) for s in json.loads(index.read_text())]
     except (OSError, ValueError):

@@ -14,6 +14,7 @@ from release.cut.releasefile import LoadedRelease
 from release.progress import ProgressFn
 
 MANIFEST_SUFFIX = ".manifest.jsonl.zst"
+CUT_FOLDER = ".cut"  # in the output folder: the state and the steps' reports
 Summary = dict[str, Any]
 
 
@@ -45,7 +46,7 @@ class CutContext:
     def reports(self) -> Path:
         """Where the steps' reports go: beside the state, not among the artefacts (they name local paths
         and say what a resumed run found done, so they differ between a clean and a resumed cut)."""
-        folder = self.output / ".cut"
+        folder = self.output / CUT_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -15,7 +15,7 @@ import numpy as np
 import xxhash
 
 from release.atomic import atomic_output
-from release.cut.context import CutContext, Step, StepResult, Summary, write_json
+from release.cut.context import CUT_FOLDER, CutContext, Step, StepResult, Summary, write_json
 from release.cut.releasefile import LoadedRelease
 from release.errors import BadInput, ConsistencyFailure
 from release.hashindex import lookup
@@ -44,6 +44,8 @@ def _metadata_plan(context: CutContext) -> Summary:
 
 # --- scan ---------------------------------------------------------------------------------------------
 
+SCAN_FINDINGS = "scan-findings.jsonl"  # every finding of the scan, in the reports folder
+
 
 def _takedowns_present(context: CutContext) -> list[str]:
     from release.filelists import read_list
@@ -66,17 +68,32 @@ def _scan(context: CutContext) -> StepResult:
             "delete them (and their 512px copies) from the release root, then cut again",
         )
     spec = context.release.spec
-    every = context.reports / "scan-findings.jsonl"
+    earlier = _earlier_scan(context)
+    every = context.reports / SCAN_FINDINGS
     with atomic_output(every) as out:
-        report = scan_root(context.root, allow=spec.scan_allow, progress=context.progress, findings_out=out)
+        report = scan_root(
+            context.root, allow=spec.scan_allow, progress=context.progress, findings_out=out, earlier=earlier
+        )
     written = write_json(context.reports / "scan.json", report)
     if report.failed:
         kinds = ", ".join(f"{k} {n}" for k, n in report.counts.items() if k not in report.allowed)
         raise ConsistencyFailure(
             str(written), f"the scan found {kinds}", "fix the tree, or list the kinds in scan_allow to accept them"
         )
-    summary = {"files": report.files, "bytes": report.bytes, "findings": report.counts}
+    summary = {"files": report.files, "bytes": report.bytes, "findings": report.counts, "not_read": report.carried}
     return StepResult([written, every], summary)
+
+
+def _earlier_scan(context: CutContext) -> Any:
+    """Last year's manifest and scan findings, when last year was cut here (its output folder keeps the
+    findings beside its state): the scan then reads only the files that changed since."""
+    from release.scan import EarlierScan
+
+    manifest = context.previous_manifest
+    if manifest is None:
+        return None
+    findings = manifest.parent / CUT_FOLDER / SCAN_FINDINGS
+    return EarlierScan(manifest, findings) if findings.is_file() else None
 
 
 def _tree_plan(context: CutContext) -> Summary:
@@ -216,7 +233,7 @@ METADATA = Step(
     "metadata", "metadata archive", ("root", "year", "metadata"), _metadata, _metadata_plan,
     lambda context: None if context.release.spec.metadata else "no metadata.export in the release file",
 )  # fmt: skip
-SCAN = Step("scan", "scan and validate", ("root", "takedowns", "scan_allow", "final_id"), _scan, _tree_plan)
+SCAN = Step("scan", "scan and validate", ("root", "takedowns", "scan_allow", "final_id", "previous"), _scan, _tree_plan)
 DERIVE = Step(
     "derive", "derive 512px (incremental)", ("root", "derive_512px", "previous", "subsets"), _derive, _derive_plan,
     _derive_wanted,

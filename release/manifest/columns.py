@@ -40,6 +40,7 @@ class Columns(NamedTuple):
     rank: np.ndarray  # int64: layout.SUBSET_RANK of each path's subset
     bucket: np.ndarray  # int64: the bucket folder's number, -1 for paths without one
     keys: np.ndarray  # int64: layout.pack, the first part of the sort key
+    mtimes: np.ndarray  # int64: mtime_ns
 
     def __len__(self) -> int:  # records, not fields
         return len(self.sizes)
@@ -77,6 +78,7 @@ def read_columns(name: str, first_line: int, block: bytes, field: str | None) ->
     sizes = np.frombuffer(raw[2], np.int64).copy()
     width = DIGEST_BYTES[field] if field else 0
     digests = np.frombuffer(raw[3], np.uint8).reshape(len(fast), width).copy()
+    mtimes = np.frombuffer(raw[8], np.int64).copy()
     extra: list[bytes] = []  # paths of the lines pydantic parses, appended to the block
     offset = len(block)
     for row in np.flatnonzero(fast == 0).tolist():
@@ -84,16 +86,19 @@ def read_columns(name: str, first_line: int, block: bytes, field: str | None) ->
         record = parse_line(name, first_line + row, block[start:end])
         if record.size > INT64_MAX:
             raise ManifestFormatError(name, first_line + row, f"field 'size': {record.size} is too large")
+        if not -INT64_MAX <= record.mtime_ns <= INT64_MAX:
+            raise ManifestFormatError(name, first_line + row, f"field 'mtime_ns': {record.mtime_ns} is out of range")
         path = record.path.encode("utf-8", "surrogateescape")
         spans[row] = (offset, offset + len(path))
         offset += len(path)
         extra.append(path)
         sizes[row] = record.size
+        mtimes[row] = record.mtime_ns
         if field:
             digests[row] = np.frombuffer(bytes.fromhex(getattr(record, field)), np.uint8)
     blob = block + b"".join(extra) if extra else block
-    layout = classify(raw[4:], lambda row: blob[spans[row, 0] : spans[row, 1]].decode("utf-8", "surrogateescape"))
-    columns = Columns(first_line, blob, spans, sizes, digests, layout.rank, layout.bucket, layout.keys)
+    layout = classify(raw[4:8], lambda row: blob[spans[row, 0] : spans[row, 1]].decode("utf-8", "surrogateescape"))
+    columns = Columns(first_line, blob, spans, sizes, digests, layout.rank, layout.bucket, layout.keys, mtimes)
     _check_order(name, columns)
     return columns
 
@@ -164,4 +169,4 @@ def _compact_columns(name: str, first_line: int, block: bytes, field: str | None
     blob = _records.concat_spans(columns.blob, columns.spans.tobytes())
     # not _replace: Columns' __len__ counts records, which NamedTuple._make takes for its field count
     rank, bucket = columns.rank.astype(np.int8), columns.bucket.astype(np.int32)
-    return Columns(first_line, blob, spans, columns.sizes, columns.digests, rank, bucket, columns.keys)
+    return Columns(first_line, blob, spans, columns.sizes, columns.digests, rank, bucket, columns.keys, columns.mtimes)

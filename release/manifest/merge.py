@@ -3,13 +3,16 @@
 Manifests, sorted trees and file tables all come in manifest order (layout.sort_key), so comparing
 two of them is one streaming merge: `merge_join` pairs equal paths and yields the others alone.
 Incremental builds, verify's EXTRA files, the yearly reuse of piece hashes and `manifest diff` all
-go through it, and all decide "unchanged" with `unchanged`.
+go through it, and all decide "unchanged" with `unchanged` (or, for set lookups over millions of files,
+with its key form `unchanged_key`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
+
+import xxhash
 
 from release.layout import sort_key
 from release.models import ManifestRecord
@@ -54,3 +57,9 @@ def unchanged(old: ManifestRecord, size: int, mtime_ns: int, sha256: str | None 
     if old.size != size:
         return False
     return old.sha256 == sha256 if sha256 is not None else old.mtime_ns == mtime_ns
+
+
+def unchanged_key(path: bytes, size: int, mtime_ns: int) -> int:
+    """`unchanged` without the sha256, as one 64-bit key: equal keys mean the same path, size and mtime. A
+    sorted array of last year's keys answers "unchanged?" for millions of files at 8 bytes each."""
+    return xxhash.xxh3_64_intdigest(b"%s\0%d\0%d" % (path, size, mtime_ns))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from release.cut.signing import artefacts
+from release.scan import scan_root
 from tests.conftest import Dataset
 
 ALLOW = [
@@ -97,6 +98,9 @@ def test_cut_then_next_year_incremental_then_nothing_to_do(workdir: Callable[[tu
     second = json.loads(cut(release_file(folder, 2018, previous=2017), "--json").stdout)
     read = next(s for s in second["steps"] if s["name"] == "read")["summary"]
     assert 0 < read["hashed_bytes"] < read["bytes"]  # last year's unchanged files were not read again
+    scan = next(s for s in second["steps"] if s["name"] == "scan")["summary"]
+    assert scan["not_read"] > 0  # nor scanned again: their findings came from last year's scan
+    assert scan["findings"] == scan_root(folder / "root2018").counts  # what a scan of every file finds
 
     again = json.loads(cut(folder / "danbooru2018.toml", "--json").stdout)
     assert {s["status"] for s in again["steps"]} == {"done", "not wanted"}

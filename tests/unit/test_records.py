@@ -42,6 +42,8 @@ def manifest_lines(path: Path) -> list[bytes]:
 
 def test_canonical_lines_are_parsed_in_c_exactly_as_pydantic_does(dataset: Dataset) -> None:
     lines = manifest_lines(dataset.manifests[2019])
+    mtimes = read_columns("m", 2, b"\n".join(lines), None).mtimes.tolist()
+    assert mtimes == [parse_line("m", n + 2, raw).mtime_ns for n, raw in enumerate(lines)]
     for field, number in FIELDS.items():
         fast, paths, sizes, digests = scan(lines, number)
         assert fast == b"\x01" * len(lines)
@@ -86,6 +88,7 @@ def test_valid_lines_in_another_form_take_the_full_parse(template: bytes) -> Non
     record = parse_line("m", 2, raw)
     assert columns.paths[0] == record.path.encode() and columns.sizes[0] == 5
     assert columns.digests[0].tobytes() == bytes.fromhex(DIGESTS["sha256"])
+    assert columns.mtimes[0] == record.mtime_ns
 
 
 @pytest.mark.parametrize(
@@ -95,6 +98,7 @@ def test_valid_lines_in_another_form_take_the_full_parse(template: bytes) -> Non
         (line("original/0000/1000.jpg").replace(b'"size":5', b'"size":05'), "JSON"),
         (line("original/0000/1000.jpg").replace(b'"size":5', b'"size":-5'), "size"),
         (line("original/0000/1000.jpg").replace(b'"size":5', b'"size":99999999999999999999'), "too large"),
+        (line("original/0000/1000.jpg", mtime_ns=-(2**70)), "out of range"),
         (line("../etc/passwd"), "unsafe path"),
         (line("original//1000.jpg"), "unsafe path"),
         (line("original/0000/1000.jpg")[:-1], "JSON"),
@@ -202,7 +206,7 @@ def test_loaded_columns_hold_what_the_chunks_hold_in_compact_form(tmp_path: Path
     for got, want in zip(loaded, chunks, strict=True):
         assert got.first_line == want.first_line and got.paths == want.paths
         assert len(got.blob) == sum(map(len, want.paths)) < len(want.blob)  # only the paths are kept
-        for name in ("sizes", "digests", "rank", "bucket", "keys"):
+        for name in ("sizes", "digests", "rank", "bucket", "keys", "mtimes"):
             assert np.array_equal(getattr(got, name), getattr(want, name)), name
         assert [got.path(n) for n in (0, len(got) - 1)] == [want.path(n) for n in (0, len(want) - 1)]
 
