@@ -163,8 +163,11 @@ class Segment(BaseModel):
     content: str  # "<size>:<sha256 of the content>"
     offset: int  # of the stream in the archive
     length: int
-    raw_sha256: str  # of the stream's tar bytes (content and padding), checked when the stream is copied
+    raw_sha256: str  # of the stream's tar bytes (content and padding)
     raw_length: int
+    # of the compressed stream as written: checked when it is copied, so copying needs no decompression
+    # (an index without it, from an older version, has each stream decompressed and checked by raw_sha256)
+    stream_sha256: str | None = None
 
 
 class Reusable:
@@ -184,10 +187,14 @@ class Reusable:
             with open(self.archive, "rb") as handle:
                 handle.seek(found.offset)
                 data = handle.read(found.length)
-            raw = lzma.decompress(data, format=lzma.FORMAT_XZ)
+            if found.stream_sha256 is not None:
+                if len(data) != found.length or hashlib.sha256(data).hexdigest() != found.stream_sha256:
+                    return None
+            else:
+                raw = lzma.decompress(data, format=lzma.FORMAT_XZ)
+                if len(raw) != found.raw_length or hashlib.sha256(raw).hexdigest() != found.raw_sha256:
+                    return None
         except (OSError, lzma.LZMAError):
-            return None
-        if len(raw) != found.raw_length or hashlib.sha256(raw).hexdigest() != found.raw_sha256:
             return None
         self.copied_bytes += found.raw_length
         return found, data
@@ -202,7 +209,9 @@ class _Streams:
 
     def __init__(self, raw: BinaryIO, preset: int, pool: ThreadPoolExecutor) -> None:
         self.preset, self.pool, self.tar_bytes = preset, pool, 0
-        self.out = OrderedOutput(raw.write)  # big members' streams are compressed side by side, written in order
+        self.raw = raw
+        self.out = OrderedOutput(self._write)  # big members' streams are compressed side by side, written in order
+        self._written = hashlib.sha256()  # of what was written since the last member's streams began
         self.segments: list[Segment] = []
         self._shared: lzma.LZMACompressor | None = None
 
@@ -257,9 +266,18 @@ class _Streams:
         self.end_shared()
         self.out.finish()
 
+    def _write(self, data: bytes) -> None:
+        self.raw.write(data)
+        self._written.update(data)
+
     def _mark(self) -> list[int]:
         start: list[int] = []
-        self.out.put(start.append)  # the offset where the member's streams begin, once written
+
+        def begin(offset: int) -> None:  # where the member's streams begin, once written
+            start.append(offset)
+            self._written = hashlib.sha256()
+
+        self.out.put(begin)
         return start
 
     def _record(self, name: str, content: str, start: list[int], raw_sha256: str, raw_length: int) -> None:
@@ -267,7 +285,8 @@ class _Streams:
 
         def record(end: int) -> None:
             self.segments.append(Segment(name=name, content=content, offset=start[0], length=end - start[0],
-                                         raw_sha256=raw_sha256, raw_length=raw_length))  # fmt: skip
+                                         raw_sha256=raw_sha256, raw_length=raw_length,
+                                         stream_sha256=self._written.hexdigest()))  # fmt: skip
 
         self.out.put(record)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import lzma
 import os
@@ -47,12 +48,18 @@ def test_segments_extract_as_one_archive_and_unchanged_years_are_copied(tmp_path
     assert subprocess.run(["xz", "-t", str(reused)]).returncode == 0
 
 
-def test_a_damaged_stream_of_last_year_is_compressed_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("index", ["with stream digests", "older, without"])
+def test_a_damaged_stream_of_last_year_is_compressed_again(tmp_path: Path, index: str) -> None:
     make_root(
         tmp_path / "r", {"metadata/2017/2017000000000000": os.urandom(3 << 20), "metadata/2018000000000000": b"y"}
     )
     first = tmp_path / "a.tar.xz"
     _, segments = write_metadata_tarball(tmp_path / "r", first)
+    written = first.read_bytes()
+    for segment in segments:  # the digest of each stream is of the bytes where the index says it lies
+        assert segment.stream_sha256 == hashlib.sha256(written[segment.offset : segment.offset + segment.length]).hexdigest()
+    if index != "with stream digests":  # checked by decompressing the stream instead
+        segments = [s.model_copy(update={"stream_sha256": None}) for s in segments]
     data = bytearray(first.read_bytes())
     middle = segments[0].offset + segments[0].length // 2
     data[middle] ^= 0xFF
