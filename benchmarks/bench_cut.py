@@ -1,5 +1,9 @@
 """A full cut, then next year's cut with ~5% new files: time and bytes read of each, step by step.
 
+Next year comes in two forms, each cut from the same state after the full cut: synth's next year (new
+files, and takedowns and replaced files, as Danbooru's years have), and the same new files alone (no
+takedown, no replacement: the contract's "5% new files", where v1 piece hashes stay reusable).
+
     python3 benchmarks/bench_cut.py             # 20,000 posts over 20 synthesized years (5% a year)
     python3 benchmarks/bench_cut.py --quick     # 2,000 posts
 
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hashing import CLI, HERE, emit_section  # noqa: E402
@@ -33,6 +38,11 @@ ALLOW = [
     "metadata_duplicate_tag",
 ]  # fmt: skip
 # the cut runs in a child of this shell; the shell reaps it, so its own /proc io holds the child's reads
+# new files alone: this year's metadata as published, originals only added (no takedown, no replacement)
+NEW_ONLY = (
+    "rsync -a --delete --exclude /512px --exclude /original {source}/ {tree}/ && "
+    "rsync -a --ignore-existing {source}/original/ {tree}/original/"
+)
 MEASURED = '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; exit $status'
 
 
@@ -53,7 +63,7 @@ def release_file(work: Path, year: int) -> Path:
     return path
 
 
-def measured_cut(work: Path, year: int, cold: bool) -> dict[str, object]:
+def measured_cut(work: Path, year: int, cold: bool) -> dict[str, Any]:
     """Run the cut of `year` in its own process; wall time, rchar, read_bytes and the cut's report."""
     if cold:
         subprocess.run(["bash", "-c", DROP], check=True)
@@ -94,48 +104,77 @@ def main() -> None:
     subprocess.run(sync.format(source=data / "2018", tree=tree), shell=True, check=True)
     cold = subprocess.run(["bash", "-c", DROP], capture_output=True).returncode == 0
     first = measured_cut(work, 2018, cold)
+    # the same state twice (hard links: rsync and cut replace files by rename, never in place)
+    alone = work.with_name(work.name + "-new-only")
+    shutil.rmtree(alone, ignore_errors=True)
+    subprocess.run(["cp", "-al", str(work), str(alone)], check=True)
     subprocess.run(sync.format(source=data / "2019", tree=tree), shell=True, check=True)
     second = measured_cut(work, 2019, cold)
-    emit_section(args.results, START, END, _lines(args, first, second, cold))
+    subprocess.run(NEW_ONLY.format(source=data / "2019", tree=alone / "tree"), shell=True, check=True)
+    third = measured_cut(alone, 2019, cold)
+    emit_section(args.results, START, END, _lines(args, first, {"synth": second, "new only": third}, cold))
 
 
-def _lines(args: argparse.Namespace, first: dict[str, object], second: dict[str, object], cold: bool) -> list[str]:
-    def steps(run: dict[str, object]) -> dict[str, dict[str, object]]:
-        return {s["name"]: s for s in run["report"]["steps"]}  # type: ignore[index]
+def _steps(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in run["report"]["steps"]}
 
-    one, two = steps(first), steps(second)
-    files = [one["read"]["summary"]["files"], two["read"]["summary"]["files"]]
-    tree_bytes = [one["read"]["summary"]["bytes"], two["read"]["summary"]["bytes"]]
-    rows = ["| step | full cut (2018) s | next year (2019) s | ratio |", "|---|---:|---:|---:|"]
+
+def _step_rows(first: dict[str, Any], nexts: dict[str, dict[str, Any]]) -> list[str]:
+    one = _steps(first)
+    two = {label: _steps(run) for label, run in nexts.items()}
+    head = "| step | full cut (2018) s | " + " | ".join(f"next year, {label} s | ratio" for label in nexts) + " |"
+    rows = [head, "|---|---:|" + "---:|---:|" * len(nexts)]
     for name, step in one.items():
-        a, b = step["seconds"], two[name]["seconds"]
-        rows.append(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.1%} |" if a else f"| {name} | – | – | |")
-    ratio = {key: second[key] / first[key] for key in ("wall", "rchar", "read_bytes")}  # type: ignore[operator]
+        full = float(step["seconds"])
+        if not full:
+            rows.append(f"| {name} | – |" + " – | |" * len(nexts))
+            continue
+        cells = [f"{two[label][name]['seconds']:.2f} | {two[label][name]['seconds'] / full:.1%}" for label in nexts]
+        rows.append(f"| {name} | {full:.2f} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _run_row(label: str, run: dict[str, Any]) -> str:
+    read = _steps(run)["read"]["summary"]
+    return (
+        f"| {label} | {run['wall']:.1f} | {run['rchar'] / 1e6:,.0f} MB | {run['read_bytes'] / 1e6:,.0f} MB | "
+        f"{read['hashed_bytes'] / 1e6:,.0f} MB | {read.get('piece_bytes_hashed', 0) / 1e6:,.0f} MB |"
+    )
+
+
+def _lines(args: argparse.Namespace, first: dict[str, Any], nexts: dict[str, dict[str, Any]], cold: bool) -> list[str]:
+    read = [_steps(first)["read"]["summary"], _steps(nexts["synth"])["read"]["summary"]]
+    ratios = [
+        f"- next year, {label}: **{run['wall'] / first['wall']:.1%} of the full cut's time**, "
+        f"**{run['rchar'] / first['rchar']:.1%} of its bytes read** "
+        f"({run['read_bytes'] / first['read_bytes']:.1%} of its bytes from disk); target ≤ 10% each."
+        for label, run in nexts.items()
+    ]
     return [
         f"## The yearly cut, full and incremental (`python3 benchmarks/bench_cut.py"
         f"{' --quick' if args.quick else ''}`, {time.strftime('%Y-%m-%d')})\n",
         f"`synth --years 2000-2019 --images {args.posts} --mean-size {args.mean_size}`: the 2018 tree has "
-        f"{files[0]:,} files ({tree_bytes[0] / 1e9:.2f} GB), 2019 {files[1]:,} ({tree_bytes[1] / 1e9:.2f} GB, "
-        f"{files[1] / files[0] - 1:.1%} more files). Every step of `cut` (derive included); page cache "
-        f"{'dropped before each cut' if cold else 'warm (dropping it is not permitted here)'}.\n",
-        "| cut | wall s | read calls (rchar) | from disk (read_bytes) | hashed in the read step |",
-        "|---|---:|---:|---:|---:|",
-        *(
-            f"| {label} | {run['wall']:.1f} | {run['rchar'] / 1e6:,.0f} MB | {run['read_bytes'] / 1e6:,.0f} MB | "
-            f"{steps(run)['read']['summary']['hashed_bytes'] / 1e6:,.0f} MB |"
-            for label, run in (("full (2018)", first), ("next year (2019)", second))
-        ),
+        f"{read[0]['files']:,} files ({read[0]['bytes'] / 1e9:.2f} GB), 2019 {read[1]['files']:,} "
+        f"({read[1]['bytes'] / 1e9:.2f} GB, {read[1]['files'] / read[0]['files'] - 1:.1%} more files). Every step of "
+        f"`cut` (derive included); page cache "
+        f"{'dropped before each cut' if cold else 'warm (dropping it is not permitted here)'}. Next year twice, "
+        "from the same state: synth's 2019 (new files, takedowns, replaced files) and its new files alone.\n",
+        "| cut | wall s | read calls (rchar) | from disk (read_bytes) | hashed in the read step | pieces hashed |",
+        "|---|---:|---:|---:|---:|---:|",
+        _run_row("full (2018)", first),
+        *(_run_row(f"next year (2019), {label}", run) for label, run in nexts.items()),
         "",
-        f"- next year's cut: **{ratio['wall']:.1%} of the full cut's time**, **{ratio['rchar']:.1%} of its bytes "
-        f"read** ({ratio['read_bytes']:.1%} of its bytes from disk); target ≤ 10% each.",
+        *ratios,
         "",
-        *rows,
+        *_step_rows(first, nexts),
         "",
-        "Commands (in the work folder; `tree` is the maintainer's release root):",
+        "Commands (in the work folder; `tree` is the maintainer's release root; the new-only year runs in a",
+        "hard-linked copy of the work folder taken after the full cut):",
         "",
         "    rsync -a --delete --exclude /512px SYNTH/2018/ tree/",
         f"    {DROP}; {CLI} cut danbooru2018.toml --json",
-        "    rsync -a --delete --exclude /512px SYNTH/2019/ tree/",
+        "    rsync -a --delete --exclude /512px SYNTH/2019/ tree/                 # synth's next year",
+        "    " + NEW_ONLY.format(source="SYNTH/2019", tree="tree") + "   # or: new files alone",
         f"    {DROP}; {CLI} cut danbooru2019.toml --json",
         "",
     ]
