@@ -12,10 +12,11 @@ import heapq
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel
 
 from release.errors import BadInput
-from release.layout import IMAGE_SUBSETS, parse_path
+from release.layout import IMAGE_SUBSETS, SUBSET_RANK, ParsedPath, parse_path
 from release.metadata import PostReader, release_chunks
 from release.posts import Dialect, Post, rating_letters
 from release.progress import ProgressFn, Ticker, no_progress
@@ -59,17 +60,57 @@ def count_files(
     """Images and bytes per subset and per extension, from the manifest or a walk of the image folders."""
     subsets = {s: Count() for s in IMAGE_SUBSETS}
     exts: dict[str, dict[str, Count]] = {s: {} for s in IMAGE_SUBSETS}
-    for path, size, _ in files_of(manifest or root, subsets=IMAGE_SUBSETS):
-        parsed = parse_path(path)
-        if parsed.subset not in subsets:
-            continue
-        ext = parsed.ext or path.rsplit(".", 1)[-1].lower()
-        for count in (subsets[parsed.subset], exts[parsed.subset].setdefault(ext, Count())):
-            count.files += 1
-            count.bytes += size
-        ticker.add(1, size)
+    counted = _manifest_files(manifest, ticker) if manifest is not None else _walked_files(root, ticker)
+    for (subset, ext), (files, nbytes) in counted.items():
+        for count in (subsets[subset], exts[subset].setdefault(ext, Count())):
+            count.files += files
+            count.bytes += nbytes
     ticker.finish()
     return subsets, {s: dict(sorted(e.items())) for s, e in exts.items()}
+
+
+def _extension(path: str, parsed: ParsedPath | None = None) -> str:
+    """The extension a file is counted under: the layout's, else what follows the last dot, lower-cased."""
+    parsed = parsed or parse_path(path)
+    return parsed.ext or path.rsplit(".", 1)[-1].lower()
+
+
+def _walked_files(root: Path, ticker: Ticker) -> dict[tuple[str, str], list[int]]:
+    counted: dict[tuple[str, str], list[int]] = {}
+    for path, size, _ in files_of(root, subsets=IMAGE_SUBSETS):
+        parsed = parse_path(path)
+        if parsed.subset in IMAGE_SUBSETS:
+            _tally(counted, (parsed.subset, _extension(path, parsed)), size)
+            ticker.add(1, size)
+    return counted
+
+
+def _manifest_files(manifest: Path, ticker: Ticker) -> dict[tuple[str, str], list[int]]:
+    """(subset, extension) -> [files, bytes] from the manifest's columns (no record object per file): the
+    layout's extension is the path's own suffix, so the layout is asked only when the suffix has capitals."""
+    from release.manifest.columns import column_chunks
+
+    names = {SUBSET_RANK[s]: s for s in IMAGE_SUBSETS}
+    counted: dict[tuple[str, str], list[int]] = {}
+    for columns in column_chunks(manifest, None):
+        rows = np.flatnonzero(np.isin(columns.rank, list(names)))
+        sizes = columns.sizes[rows].tolist()
+        for row, rank, size in zip(rows.tolist(), columns.rank[rows].tolist(), sizes, strict=True):
+            suffix = columns.path_bytes(row).rsplit(b".", 1)[-1].decode("utf-8", "surrogateescape")
+            if suffix != suffix.lower():
+                suffix = _extension(columns.path(row))
+            _tally(counted, (names[rank], suffix), size)
+        ticker.add(len(rows), sum(sizes))
+    return counted
+
+
+def _tally(counted: dict[tuple[str, str], list[int]], key: tuple[str, str], size: int) -> None:
+    count = counted.get(key)
+    if count is None:
+        counted[key] = [1, size]
+    else:
+        count[0] += 1
+        count[1] += size
 
 
 class _PostTally:

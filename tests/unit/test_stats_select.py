@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from release.build import build_manifest
 from release.select import Query, select
 from release.stats import collect_stats
 from release.statsreport import release_notes, write_plots
@@ -83,3 +85,18 @@ def test_select_agrees_with_a_plain_filter(dataset: Dataset, tmp_path: Path, que
     lines = (tmp_path / "list.txt").read_text().splitlines()
     assert lines and lines == _reference(root, query)
     assert report.listed == len(lines) and report.matched >= report.listed
+
+
+def test_file_counts_from_the_manifest_equal_those_of_a_walk(tree_copy: Callable[[int], Path], tmp_path: Path) -> None:
+    root = tree_copy(2018)
+    odd = ["original/0001/1001.JPG", "original/0001/1001.tar.gz", "original/x.TXT", "original/0002/2", "512px/a.Png"]
+    for rel in odd:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x" * len(rel))
+    manifest = tmp_path / "m.jsonl.zst"
+    build_manifest(root, manifest)
+    walked = collect_stats(root)
+    listed = collect_stats(root, manifest)
+    assert listed.extensions == walked.extensions and listed.subsets == walked.subsets
+    assert {"JPG", "gz", "txt", "original/0002/2"} <= set(walked.extensions["original"])
+    assert "png" in walked.extensions["512px"]
