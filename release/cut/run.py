@@ -73,6 +73,7 @@ class StepOutcome(BaseModel):
     status: Status
     reason: str = ""
     seconds: float = 0.0
+    bytes_read: int = 0  # what the step's read calls returned (page cache or disk: /proc/self/io rchar)
     summary: dict[str, Any] = {}
 
 
@@ -185,10 +186,11 @@ def run_cut(
             else:
                 on_step(StepEvent(index, len(STEPS), outcome.model_copy()))
                 forced = True  # every later step sees this one's new outputs
-                started = time.monotonic()
+                started, read_before = time.monotonic(), _bytes_read()
                 result = step.run(context)
                 outcome.status, outcome.summary = "done", result.summary
                 outcome.seconds = round(time.monotonic() - started, 3)
+                outcome.bytes_read = _bytes_read() - read_before
                 kept.append(_recorded(output, step, fingerprint, result, outcome.seconds))
                 _give_back_memory()
                 state = CutState(release=spec.name, steps=kept)
@@ -214,6 +216,15 @@ def _why(recorded: StepState | None, fingerprint: str, forced: bool, stale: str 
     if stale is not None:
         return stale
     return "the release file changed" if recorded.fingerprint != fingerprint else ""
+
+
+def _bytes_read() -> int:
+    """Bytes this process's read calls have returned so far (0 where /proc does not say)."""
+    try:
+        with open("/proc/self/io", "rb") as handle:
+            return int(handle.readline().split()[1])  # the first line is rchar
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _recorded(output: Path, step: Step, fingerprint: str, result: StepResult, seconds: float) -> StepState:

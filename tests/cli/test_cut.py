@@ -98,6 +98,10 @@ def test_cut_then_next_year_incremental_then_nothing_to_do(workdir: Callable[[tu
     second = json.loads(cut(release_file(folder, 2018, previous=2017), "--json").stdout)
     read = next(s for s in second["steps"] if s["name"] == "read")["summary"]
     assert 0 < read["hashed_bytes"] < read["bytes"]  # last year's unchanged files were not read again
+    first_read, second_read = (next(s for s in run["steps"] if s["name"] == "read") for run in (first, second))
+    assert first_read["bytes_read"] >= first_read["summary"]["bytes"]  # every byte of the tree was read
+    # one read for both: the files hashed again and the pieces hashed again (after a takedown's shift)
+    assert second_read["bytes_read"] >= max(read["hashed_bytes"], read["piece_bytes_hashed"])
     scan = next(s for s in second["steps"] if s["name"] == "scan")["summary"]
     assert scan["not_read"] > 0  # nor scanned again: their findings came from last year's scan
     assert scan["findings"] == scan_root(folder / "root2018").counts  # what a scan of every file finds

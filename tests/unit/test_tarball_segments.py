@@ -56,8 +56,8 @@ def test_a_damaged_stream_of_last_year_is_compressed_again(tmp_path: Path, index
     first = tmp_path / "a.tar.xz"
     _, segments = write_metadata_tarball(tmp_path / "r", first)
     written = first.read_bytes()
-    for segment in segments:  # the digest of each stream is of the bytes where the index says it lies
-        assert segment.stream_sha256 == hashlib.sha256(written[segment.offset : segment.offset + segment.length]).hexdigest()
+    for seg in segments:  # the digest of each stream is of the bytes where the index says it lies
+        assert seg.stream_sha256 == hashlib.sha256(written[seg.offset : seg.offset + seg.length]).hexdigest()
     if index != "with stream digests":  # checked by decompressing the stream instead
         segments = [s.model_copy(update={"stream_sha256": None}) for s in segments]
     data = bytearray(first.read_bytes())
