@@ -122,16 +122,23 @@ def _steps(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _step_rows(first: dict[str, Any], nexts: dict[str, dict[str, Any]]) -> list[str]:
     one = _steps(first)
     two = {label: _steps(run) for label, run in nexts.items()}
-    head = "| step | full cut (2018) s | " + " | ".join(f"next year, {label} s | ratio" for label in nexts) + " |"
+    head = "| step | full cut (2018) | " + " | ".join(f"next year, {label} | ratio" for label in nexts) + " |"
     rows = [head, "|---|---:|" + "---:|---:|" * len(nexts)]
     for name, step in one.items():
         full = float(step["seconds"])
         if not full:
             rows.append(f"| {name} | – |" + " – | |" * len(nexts))
             continue
-        cells = [f"{two[label][name]['seconds']:.2f} | {two[label][name]['seconds'] / full:.1%}" for label in nexts]
-        rows.append(f"| {name} | {full:.2f} | " + " | ".join(cells) + " |")
+        cells = [
+            f"{two[label][name]['seconds']:.2f} s, {_mb(two[label][name])} | {two[label][name]['seconds'] / full:.1%}"
+            for label in nexts
+        ]
+        rows.append(f"| {name} | {full:.2f} s, {_mb(step)} | " + " | ".join(cells) + " |")
     return rows
+
+
+def _mb(step: dict[str, Any]) -> str:
+    return f"{step.get('bytes_read', 0) / 1e6:,.0f} MB"
 
 
 def _run_row(label: str, run: dict[str, Any]) -> str:

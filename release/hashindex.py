@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+import xxhash
+
+
+def path_hashes(paths: Iterable[bytes]) -> np.ndarray:
+    """The 64-bit hash (xxh3) of each path (UTF-8 bytes): the key of every path set and index."""
+    return np.fromiter(map(xxhash.xxh3_64_intdigest, paths), dtype=np.uint64)
 
 
 def lookup(sorted_hashes: np.ndarray, wanted: np.ndarray) -> np.ndarray:

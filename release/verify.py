@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import BinaryIO, Literal, NamedTuple
 
 import numpy as np
-import xxhash
 from pydantic import BaseModel
 
 from release import _listing
 from release.errors import BadInput, InputIOError
 from release.filelists import list_line, read_list
-from release.hashindex import lookup
+from release.hashindex import lookup, path_hashes
 from release.hashing import (
     HASH,
     IO_DEPTH,
@@ -110,8 +109,7 @@ class ListedSet:
 
     def __init__(self, source: Path) -> None:
         self.source = source
-        hashes = np.fromiter((xxhash.xxh3_64_intdigest(_encode(p)) for _, p in self.paths()), dtype=np.uint64)
-        self.hashes = np.unique(hashes)
+        self.hashes = np.unique(path_hashes(_encode(p) for _, p in self.paths()))
 
     def paths(self) -> Iterator[tuple[int, str]]:
         """(line number, path) of every listed path, validated; re-reads the file each time."""
@@ -119,7 +117,7 @@ class ListedSet:
 
     def lookup(self, paths: list[bytes]) -> np.ndarray:
         """Index of each path (UTF-8) in `hashes`, or -1 when not listed."""
-        return lookup(self.hashes, np.fromiter(map(xxhash.xxh3_64_intdigest, paths), np.uint64, count=len(paths)))
+        return lookup(self.hashes, path_hashes(paths))
 
 
 class _Job(NamedTuple):

@@ -188,6 +188,12 @@ def _print(result: VerifyReport) -> None:
         console.print(f"… {hidden:,} more not shown (use --report FILE or --json)")
     if result.listed_not_in_manifest:
         message(f"{result.listed_not_in_manifest:,} listed path(s) are neither in the manifest nor on disk")
+    totals = result.totals
+    if totals.MISSING and not (totals.OK or totals.CORRUPT) and result.root and not result.files_from:
+        message(
+            f"[yellow]None of the manifest's {totals.MISSING:,} files is in {result.root}[/]: is it the release's "
+            "root (the folder that holds original/ and metadata/)?"
+        )
     verdict = "FAILED" if result.failed else "OK"
     console.print(
         f"{verdict}: {result.totals.OK:,} files OK, {human_bytes(result.bytes_checked)} checked ({result.mode})"

@@ -16,12 +16,13 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 import xxhash
 
+from release.hashindex import path_hashes
 from release.hashing import batched
 from release.manifest.columns import column_chunks
 from release.manifest.io import ManifestReader, prescan_paths
 from release.progress import ProgressFn, Ticker, no_progress
 from release.publish.apply import published_state
-from release.publish.plan import STATE_DIR, RemoteIndex, path_hashes, split_etag
+from release.publish.plan import STATE_DIR, RemoteIndex, split_etag
 from release.publish.s3 import S3Store, join_key
 from release.verify import Tally, VerifyReport
 

@@ -22,7 +22,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel
 
-from release.hashindex import lookup
+from release.hashindex import lookup, path_hashes
 from release.layout import parse_path
 from release.manifest.columns import Columns, column_chunks
 from release.models import Frozen, ReleaseName
@@ -62,11 +62,6 @@ PRICES = {
     "r2": Prices(name="Cloudflare R2", put_per_1000=0.0045, get_per_1000=0.00036, list_per_1000=0.0045,
                  storage_gb_month=0.015),
 }  # fmt: skip
-
-
-def path_hashes(paths: Iterable[bytes]) -> np.ndarray:
-    """64-bit hashes of paths (the index key)."""
-    return np.fromiter((xxhash.xxh3_64_intdigest(p) for p in paths), dtype=np.uint64)
 
 
 def split_etag(etag: str) -> tuple[bytes, int]:

@@ -255,6 +255,14 @@ def test_verify_with_a_list_still_reports_files_the_manifest_lacks(
     assert strict.code == 1
 
 
+def test_verify_of_the_wrong_folder_says_so(cli: Callable[..., Run], dataset: Dataset) -> None:
+    parent = dataset.root(2017).parent  # the folder above the release root: every path is one level down
+    run = cli("verify", parent, "--manifest", dataset.manifests[2017])
+    assert run.code == 0 and "None of the manifest's" in run.stderr and "release's root" in run.stderr, run.stderr
+    right = cli("verify", dataset.root(2017), "--manifest", dataset.manifests[2017])
+    assert right.code == 0 and "None of the manifest's" not in right.stderr
+
+
 def test_demo_help_describes_the_whole_demo(cli: Callable[..., Run]) -> None:
     text = cli("demo", "--help").stdout
     for word in ("torrents", "rsync", "reconstruct", "seed", "cut"):
