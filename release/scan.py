@@ -11,7 +11,7 @@ from typing import BinaryIO
 import numpy as np
 from pydantic import BaseModel
 
-from release.errors import BadInput
+from release.errors import BadInput, InputIOError
 from release.hashindex import lookup
 from release.layout import image_path, parse_path
 from release.manifest.merge import unchanged_key
@@ -92,9 +92,12 @@ class EarlierScan:
         ]  # fmt: skip
         self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
         self.findings: dict[str, list[tuple[str, str]]] = {}
-        with open(findings, "rb") as handle:
-            for line, raw in bounded_lines(handle, MAX_LIST_LINE, str(findings)):
-                self._finding(f"{findings}:{line}", raw)
+        try:
+            with open(findings, "rb") as handle:
+                for line, raw in bounded_lines(handle, MAX_LIST_LINE, str(findings)):
+                    self._finding(f"{findings}:{line}", raw)
+        except OSError as exc:
+            raise InputIOError(str(findings), f"cannot read the earlier scan's findings: {exc.strerror}") from exc
 
     def _finding(self, where: str, raw: bytes) -> None:
         try:

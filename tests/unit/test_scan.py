@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from release.build import build_manifest
-from release.errors import BadInput
+from release.errors import BadInput, InputIOError
 from release.scan import CONTENT_KINDS, EarlierScan, ScanReport, scan_root
 from tests.conftest import Dataset
 
@@ -143,3 +143,5 @@ def test_an_earlier_scan_with_a_damaged_findings_file_is_refused(dataset: Datase
     with pytest.raises(BadInput) as info:
         EarlierScan(dataset.manifests[2019], findings)
     assert info.value.path == f"{findings}:2" and "not a scan finding" in info.value.problem
+    with pytest.raises(InputIOError, match="cannot read the earlier scan's findings"):
+        EarlierScan(dataset.manifests[2019], tmp_path / "absent.jsonl")
