@@ -46,6 +46,7 @@ setup(
             extra_compile_args=FLAGS,
         ),
         Extension("release._records", sources=["release/_records.c"], extra_compile_args=FLAGS),
+        Extension("release._bencode", sources=["release/_bencode.c"], extra_compile_args=FLAGS),
         Extension(
             "release._listing", sources=["release/_listing.c"], depends=["release/_buf.h"], extra_compile_args=FLAGS
         ),

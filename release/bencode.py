@@ -1,9 +1,10 @@
 """Bencode (BEP 3): a deterministic encoder and a bounded decoder that counts like libtorrent.
 
-The decoder never trusts its input: it enforces a depth limit, a token limit and an input size
+The decoder (in C) never trusts its input: it enforces a depth limit, a token limit and an input size
 limit before allocating anything, and counts tokens the way libtorrent's `bdecode` does (one for
 every value, dictionary key included, and one for every dictionary or list end), so that `lint`
-can say how far a .torrent is from each client's limit.
+can say how far a .torrent is from each client's limit. Integers are strict: an optional minus and
+digits, no leading zero, no "-0".
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
+
+from release import _bencode
 
 Value: TypeAlias = int | bytes | list["Value"] | dict[bytes, "Value"]
 
@@ -82,105 +85,36 @@ class Decoded:
 
 
 def decode(data: bytes, *, token_limit: int | None = None, depth_limit: int = DEFAULT_DEPTH_LIMIT) -> Decoded:
-    """Decode one bencoded value that must span all of `data`; raise BencodeError on any fault."""
-    decoder = _Decoder(data, token_limit, depth_limit)
-    value = decoder.value(0)
-    if decoder.pos != len(data):
-        raise BencodeError(decoder.pos, "trailing bytes after the value")
-    return Decoded(value, decoder.tokens, decoder.info_span)
+    """Decode one bencoded value that must span all of `data`; raise BencodeError on any fault. The work is
+    done in C (`release/_bencode.c`: a .torrent of a million files is tens of millions of tokens)."""
+    try:
+        value, count, start, end = _bencode.decode(data, -1 if token_limit is None else token_limit, depth_limit)
+    except ValueError as exc:
+        if len(exc.args) != 3:
+            raise
+        offset, kind, detail = exc.args
+        raise BencodeError(offset, _problem(kind, detail, token_limit, depth_limit)) from None
+    return Decoded(value, count, (start, end) if start >= 0 else None)
 
 
-class _Decoder:
-    def __init__(self, data: bytes, token_limit: int | None, depth_limit: int) -> None:
-        self.data = data
-        self.pos = 0
-        self.tokens = 0
-        self.token_limit = token_limit
-        self.depth_limit = depth_limit
-        self.info_span: tuple[int, int] | None = None
-
-    def _count(self) -> None:
-        self.tokens += 1
-        if self.token_limit is not None and self.tokens > self.token_limit:
-            raise BencodeError(self.pos, f"more than {self.token_limit:,} tokens")
-
-    def value(self, depth: int) -> Value:
-        if depth >= self.depth_limit:
-            raise BencodeError(self.pos, f"nested deeper than {self.depth_limit}")
-        if self.pos >= len(self.data):
-            raise BencodeError(self.pos, "unexpected end of data")
-        self._count()
-        lead = self.data[self.pos]
-        if lead == ord("i"):
-            return self._int()
-        if lead == ord("l"):
-            self.pos += 1
-            items = []
-            while self._peek() != ord("e"):
-                items.append(self.value(depth + 1))
-            self._end()
-            return items
-        if lead == ord("d"):
-            return self._dict(depth)
-        if ord("0") <= lead <= ord("9"):
-            return self._bytes()
-        raise BencodeError(self.pos, f"unexpected byte {bytes([lead])!r}")
-
-    def _peek(self) -> int:
-        if self.pos >= len(self.data):
-            raise BencodeError(self.pos, "unexpected end of data (missing 'e')")
-        return self.data[self.pos]
-
-    def _end(self) -> None:
-        self._count()
-        self.pos += 1
-
-    def _dict(self, depth: int) -> dict[bytes, Value]:
-        self.pos += 1
-        out: dict[bytes, Value] = {}
-        last: bytes | None = None
-        while self._peek() != ord("e"):
-            if not ord("0") <= self._peek() <= ord("9"):
-                raise BencodeError(self.pos, "dictionary key is not a string")
-            self._count()
-            key = self._bytes()
-            if last is not None and key <= last:
-                raise BencodeError(self.pos, f"dictionary key {key!r} is not sorted or repeated")
-            last = key
-            start = self.pos
-            out[key] = self.value(depth + 1)
-            if depth == 0 and key == b"info":
-                self.info_span = (start, self.pos)
-        self._end()
-        return out
-
-    def _int(self) -> int:
-        end = self.data.find(b"e", self.pos + 1, self.pos + 32)
-        if end < 0:
-            raise BencodeError(self.pos, "integer without an end or longer than 30 digits")
-        text = self.data[self.pos + 1 : end]
-        if not text or text == b"-0" or (text[:1] == b"0" and len(text) > 1) or text[:2] == b"-0":
-            raise BencodeError(self.pos, f"malformed integer {text!r}")
-        try:
-            number = int(text)
-        except ValueError:
-            raise BencodeError(self.pos, f"malformed integer {text!r}") from None
-        self.pos = end + 1
-        return number
-
-    def _bytes(self) -> bytes:
-        colon = self.data.find(b":", self.pos, self.pos + 12)
-        if colon < 0:
-            raise BencodeError(self.pos, "string length without ':' or longer than 11 digits")
-        digits = self.data[self.pos : colon]
-        if not digits.isdigit() or (digits[:1] == b"0" and len(digits) > 1):
-            raise BencodeError(self.pos, f"malformed string length {digits!r}")
-        length = int(digits)
-        start = colon + 1
-        if start + length > len(self.data):
-            raise BencodeError(self.pos, f"string of {length:,} bytes runs past the end of the data")
-        self.pos = start + length
-        return self.data[start : self.pos]
+def _problem(kind: str, detail: object, token_limit: int | None, depth_limit: int) -> str:
+    """The words for a fault the C decoder reports as (kind, detail)."""
+    problems = {
+        "depth": f"nested deeper than {depth_limit}",
+        "end": "unexpected end of data",
+        "tokens": f"more than {token_limit or 0:,} tokens",
+        "lead": f"unexpected byte {detail!r}",
+        "missing_e": "unexpected end of data (missing 'e')",
+        "key_not_string": "dictionary key is not a string",
+        "key_order": f"dictionary key {detail!r} is not sorted or repeated",
+        "int_end": "integer without an end or longer than 30 digits",
+        "int_malformed": f"malformed integer {detail!r}",
+        "len_colon": "string length without ':' or longer than 11 digits",
+        "len_malformed": f"malformed string length {detail!r}",
+        "str_past_end": f"string of {detail:,} bytes runs past the end of the data" if isinstance(detail, int) else "",
+        "trailing": "trailing bytes after the value",
+    }
+    return problems.get(kind, kind)
 
 
 def iter_files(info: dict[bytes, Value]) -> Iterator[tuple[list[bytes], int]]:

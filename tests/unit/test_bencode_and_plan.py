@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -20,30 +21,72 @@ def test_round_trip_is_canonical() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "problem"),
+    ("data", "offset", "problem"),
     [
-        (b"i01e", "malformed integer"),
-        (b"i-0e", "malformed integer"),
-        (b"5:abc", "runs past the end"),
-        (b"d1:bi1e1:ai2ee", "not sorted"),
-        (b"li1e", "missing 'e'"),
-        (b"i1ei2e", "trailing bytes"),
-        (b"x", "unexpected byte"),
-        (b"l" * 200, "nested deeper"),
-        (b"99999999999999:x", "longer than 11 digits"),
+        (b"i01e", 0, "malformed integer b'01'"),
+        (b"i-0e", 0, "malformed integer b'-0'"),
+        (b"i-01e", 0, "malformed integer b'-01'"),
+        (b"i+5e", 0, "malformed integer b'+5'"),  # what int() would take is not bencode
+        (b"i 5e", 0, "malformed integer b' 5'"),
+        (b"i1_0e", 0, "malformed integer b'1_0'"),
+        (b"ie", 0, "malformed integer b''"),
+        (b"i-e", 0, "malformed integer b'-'"),
+        (b"i" + b"1" * 40 + b"e", 0, "integer without an end or longer than 30 digits"),
+        (b"li5", 1, "integer without an end or longer than 30 digits"),
+        (b"5:abc", 0, "string of 5 bytes runs past the end of the data"),
+        (b"05:abcde", 0, "malformed string length b'05'"),
+        (b"l1x:e", 1, "malformed string length b'1x'"),
+        (b"l1xe", 1, "string length without ':' or longer than 11 digits"),
+        (b"d1:bi1e1:ai2ee", 10, "dictionary key b'a' is not sorted or repeated"),
+        (b"d1:ai1e1:ai2ee", 10, "dictionary key b'a' is not sorted or repeated"),
+        (b"di1ei2ee", 1, "dictionary key is not a string"),
+        (b"d1:a", 4, "unexpected end of data"),
+        (b"li1e", 4, "unexpected end of data (missing 'e')"),
+        (b"i1ei2e", 3, "trailing bytes after the value"),
+        (b"x", 0, "unexpected byte b'x'"),
+        (b"l\xff", 1, "unexpected byte b'\\xff'"),
+        (b"", 0, "unexpected end of data"),
+        (b"l" * 200, 100, "nested deeper than 100"),
+        (b"99999999999999:x", 0, "string length without ':' or longer than 11 digits"),
     ],
 )
-def test_decoder_refuses_bad_input_with_an_offset(data: bytes, problem: str) -> None:
+def test_decoder_refuses_bad_input_with_an_offset(data: bytes, offset: int, problem: str) -> None:
     with pytest.raises(BencodeError) as info:
         decode(data)
-    assert problem in info.value.problem
+    assert (info.value.offset, info.value.problem) == (offset, problem)
 
 
 def test_token_limit_is_enforced_like_libtorrent() -> None:
     data = b"l" + b"0:" * 1000 + b"e"  # 1000 strings + list + end = 1002 tokens
     assert decode(data).tokens == 1002
-    with pytest.raises(BencodeError):
+    assert decode(data, token_limit=1002).tokens == 1002
+    with pytest.raises(BencodeError) as info:
         decode(data, token_limit=1001)
+    assert info.value.problem == "more than 1,001 tokens" and info.value.offset == 2001
+
+
+def _random_value(rng: random.Random, depth: int) -> Value:
+    kind = rng.choice("ibld" if depth < 4 else "ib")
+    if kind == "i":
+        return rng.choice([0, -1, 7, 2**70, -(2**40), rng.randrange(-(10**12), 10**12)])
+    if kind == "b":
+        return bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 5, 300])))
+    if kind == "l":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {bytes([rng.randrange(97, 123)]) * rng.randrange(1, 4): _random_value(rng, depth + 1) for _ in range(4)}
+
+
+def test_random_values_decode_to_themselves_with_libtorrents_token_count() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        value = _random_value(rng, 0)
+        top = {b"announce": b"x", b"info": value, b"z": 1}
+        data = encode(top)
+        decoded = decode(data)
+        assert decoded.value == top and decoded.tokens == tokens(top)
+        assert decoded.info_span is not None and data[slice(*decoded.info_span)] == encode(value)
+        assert decode(encode(value)).value == value
+    assert decode(encode([{b"info": 1}])).info_span is None  # only the top-level dictionary's
 
 
 def build_torrent(settings: TorrentSettings, files: list[tuple[str, int]], piece: int) -> bytes:
