@@ -2,12 +2,12 @@
 
 Tiered like bagit. The whole manifest is validated first, before the tree is touched: its records
 are read as columns (tokenised in C on every core, lines not in canonical form validated in full,
-unsafe paths refused, the order and the header's totals checked) and kept in a compact form, ~60
+unsafe paths refused, the order and the header's totals checked) and kept in a compact form, ~75
 bytes a record. Then the files they list are checked on worker threads in one native pass each:
 presence, type, size, then the hash (xxh3-128 by default, sha256 when strong, none when fast: an
 lstat). Files on disk that the manifest does not list (EXTRA) are found by counting the tree's
 entries, and only when the count disagrees by a merge of the sorted tree with the manifest.
-Memory grows by those ~60 bytes a record (a million records: ~60 MB); every mismatch is collected,
+Memory grows by those ~75 bytes a record (a million records: ~75 MB); every mismatch is collected,
 nothing stops at the first.
 """
 

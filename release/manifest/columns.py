@@ -134,7 +134,7 @@ def _check_seam(name: str, last: SortKey | None, columns: Columns) -> SortKey:
 def load_columns(path: Path, field: str | None, workers: int | None = None) -> tuple[ManifestHeader, list[Columns]]:
     """Every record of a manifest validated (each line, the order, the count and bytes the header announces)
     and kept as compact Columns: the manifest is decompressed once, its blocks tokenised on `workers`
-    threads while this one decompresses, and only the paths of a block are kept, not its lines (~60 bytes
+    threads while this one decompresses, and only the paths of a block are kept, not its lines (~75 bytes
     a record with one digest). For a reader that must validate everything before it acts and then needs
     the records again (verify): one pass instead of a check and a second decompression."""
     reader = ManifestReader(path)
