@@ -9,9 +9,8 @@ column checks do not settle. The record order (subset, ID, path) is checked on t
 
 from __future__ import annotations
 
-from collections import deque
+import functools
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from release import _records
 from release.errors import ManifestFormatError
-from release.hashing import DIGEST_BYTES, PathSpans, default_workers
+from release.hashing import DIGEST_BYTES, HashEngine, PathSpans, default_workers
 from release.layout import sort_key
 from release.manifest.io import ORDER_PROBLEM, ManifestReader, SortKey, check_totals, parse_line
 from release.models import ManifestHeader
@@ -139,29 +138,21 @@ def load_columns(path: Path, field: str | None, workers: int | None = None) -> t
     the records again (verify): one pass instead of a check and a second decompression."""
     reader = ManifestReader(path)
     name = str(reader.path)
-    threads = workers or default_workers()
     chunks: list[Columns] = []
     last: SortKey | None = None
-    pending: deque[Future[Columns]] = deque()
-    with ThreadPoolExecutor(threads, thread_name_prefix="columns") as pool:
-        try:
-            for first_line, block in reader.record_blocks():
-                pending.append(pool.submit(_compact_columns, name, first_line, block, field))
-                while len(pending) > 2 * threads:
-                    last = _check_seam(name, last, pending[0].result())
-                    chunks.append(pending.popleft().result())
-            while pending:
-                last = _check_seam(name, last, pending[0].result())
-                chunks.append(pending.popleft().result())
-        finally:
-            for future in pending:
-                future.cancel()
+    tokenise = functools.partial(_compact_columns, name, field)
+    with HashEngine(workers or default_workers(), threads=True) as engine:
+        for columns in engine.map_batches(tokenise, reader.record_blocks()):
+            last = _check_seam(name, last, columns)
+            chunks.append(columns)
     check_totals(name, reader.header, sum(map(len, chunks)), sum(int(c.sizes.sum()) for c in chunks))
     return reader.header, chunks
 
 
-def _compact_columns(name: str, first_line: int, block: bytes, field: str | None) -> Columns:
-    """read_columns, keeping only the paths of the block and the narrowest types that hold the layout."""
+def _compact_columns(name: str, field: str | None, numbered_block: tuple[int, bytes]) -> Columns:
+    """read_columns of (first line number, block), keeping only the block's paths and the narrowest types
+    that hold the layout."""
+    first_line, block = numbered_block
     columns = read_columns(name, first_line, block, field)
     lengths = columns.spans[:, 1] - columns.spans[:, 0]
     ends = np.cumsum(lengths)

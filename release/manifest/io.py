@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import json
 import re
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -27,7 +24,7 @@ from pydantic import ValidationError
 from release import _records
 from release.atomic import OutputSet, atomic_output
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
-from release.hashing import default_workers
+from release.hashing import HashEngine, default_workers
 from release.layout import sort_key
 from release.models import MANIFEST_FORMAT, MANIFEST_VERSION, ManifestHeader, ManifestRecord
 from release.textio import MAX_MANIFEST_LINE, LineTooLong, loads
@@ -337,22 +334,20 @@ def prescan_paths(path: Path | str) -> ManifestHeader:
     lineno = 1  # of the block's first line
     nbytes = 0
     # check_lines releases the GIL: blocks are checked on every core while this thread decompresses
-    workers = default_workers()
-    pending: deque[tuple[bytes, Future[tuple[int, list[tuple[int, int, int]], int]]]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="prescan") as pool:
-        for block in itertools.chain((block for _, block in _line_blocks(reader.path)), [None]):
-            if block is not None:
-                pending.append((block, pool.submit(_records.check_lines, block)))
-            while pending and (block is None or len(pending) > 2 * workers):
-                done, future = pending.popleft()
-                count, slow, fast_bytes = future.result()
-                nbytes += fast_bytes
-                for index, start, end in slow:
-                    if lineno + index > 1:  # the header was read above
-                        nbytes += parse_line(name, lineno + index, done[start:end]).size
-                lineno += count
+    blocks = (block for _, block in _line_blocks(reader.path))
+    with HashEngine(default_workers(), threads=True) as engine:
+        for block, (count, slow, fast_bytes) in engine.map_batches(_checked_lines, blocks):
+            nbytes += fast_bytes
+            for index, start, end in slow:
+                if lineno + index > 1:  # the header was read above
+                    nbytes += parse_line(name, lineno + index, block[start:end]).size
+            lineno += count
     check_totals(name, reader.header, lineno - 2, nbytes)
     return reader.header
+
+
+def _checked_lines(block: bytes) -> tuple[bytes, tuple[int, list[tuple[int, int, int]], int]]:
+    return block, _records.check_lines(block)
 
 
 def validate_manifest(path: Path | str) -> ManifestHeader:
