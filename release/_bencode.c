@@ -40,6 +40,13 @@ static int count(Dec *d) {
     return 0;
 }
 
+/* the 'e' that ends a list or a dictionary: a token of its own */
+static int close_container(Dec *d) {
+    if (count(d) < 0) return -1;
+    d->pos++;
+    return 0;
+}
+
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 /* the next byte, or -1 (and the fault) at the end of the data */
@@ -105,11 +112,10 @@ static PyObject *list(Dec *d, int depth) {
         }
         Py_DECREF(item);
     }
-    if (count(d) < 0) {
+    if (close_container(d) < 0) {
         Py_DECREF(items);
         return NULL;
     }
-    d->pos++;
     return items;
 }
 
@@ -151,12 +157,8 @@ static PyObject *dictionary(Dec *d, int depth) {
         last = key;
     }
     Py_XDECREF(last);
-    if (count(d) < 0) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    d->pos++;
-    return out;
+    last = NULL;
+    if (close_container(d) == 0) return out;
 fail:
     Py_XDECREF(last);
     Py_DECREF(out);
