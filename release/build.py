@@ -11,7 +11,7 @@ build resumes instead of starting over.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from release.hashing import ALL_ALGORITHMS, IO_DEPTH, HashEngine, reader_threads
 from release.manifest.build import header_for, plan_rows
 from release.manifest.io import ManifestReader, ManifestWriter
 from release.manifest.journal import JournalWriter, journals_of, read_journal, remove_journals
-from release.models import ManifestRecord
+from release.manifest.keyed import Source, manifest_source, records_source
 from release.progress import ProgressFn, Ticker, no_progress
 from release.readpass import PlanChunk, SinglePass, share
 from release.torrents.build import Prepared, TorrentJob, TorrentsReport, prepare_job, write_torrents
@@ -57,14 +57,14 @@ def _journaled(output: Path) -> bool:
     return not is_stdout(output) and (not output.exists() or output.is_file())
 
 
-def reuse_sources(previous: Path | None, journals: list[Path], rehash: bool) -> list[Iterable[ManifestRecord]]:
+def reuse_sources(previous: Path | None, journals: list[Path], rehash: bool) -> list[Source]:
     """Where reusable records come from: this build's journals first, then last year's manifest."""
-    sources: list[Iterable[ManifestRecord]] = [read_journal(path, rehash) for path in journals]
+    sources = [records_source(str(path), list(read_journal(path, rehash))) for path in journals]
     if previous is not None and not rehash:
         reader = ManifestReader(previous)
         if set(reader.header.algorithms) != set(ALL_ALGORITHMS):
             raise BadInput(str(previous), "previous manifest has other hash algorithms; use --rehash")
-        sources.append(reader)
+        sources.append(manifest_source(previous))
     return sources
 
 

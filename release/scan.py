@@ -81,15 +81,9 @@ class EarlierScan:
 
     def __init__(self, manifest: Path, findings: Path) -> None:
         from release.manifest.columns import column_chunks
+        from release.manifest.keyed import manifest_keys
 
-        keys = [
-            np.fromiter(
-                (unchanged_key(path, int(size), int(mtime)) for path, size, mtime in
-                 zip(columns.paths, columns.sizes.tolist(), columns.mtimes.tolist(), strict=True)),
-                np.uint64, count=len(columns),
-            )
-            for columns in column_chunks(manifest, None)
-        ]  # fmt: skip
+        keys = [manifest_keys(columns) for columns in column_chunks(manifest, None)]
         self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
         self.findings: dict[str, list[tuple[str, str]]] = {}
         try:

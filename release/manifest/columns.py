@@ -115,12 +115,19 @@ def _check_order(name: str, columns: Columns) -> None:
 
 def column_chunks(path: Path, field: str | None) -> Iterator[Columns]:
     """Every record of a manifest as Columns, in order across chunks too (the count is the caller's)."""
+    return (columns for columns, _ in column_blocks(path, field))
+
+
+def column_blocks(path: Path, field: str | None) -> Iterator[tuple[Columns, bytes]]:
+    """`column_chunks`, each with its block of record lines (newline-separated, none after the last): for a
+    reader that reuses the lines themselves. A row whose path span lies beyond the block was not in the
+    canonical form (`record_line`'s) and was parsed by pydantic."""
     name = str(path)
     last: SortKey | None = None
     for first_line, block in ManifestReader(path).record_blocks():
         columns = read_columns(name, first_line, block, field)
         last = _check_seam(name, last, columns)
-        yield columns
+        yield columns, block
 
 
 def _check_seam(name: str, last: SortKey | None, columns: Columns) -> SortKey:

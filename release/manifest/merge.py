@@ -1,10 +1,11 @@
 """Two streams in manifest order, walked side by side; and the one rule for "unchanged".
 
 Manifests, sorted trees and file tables all come in manifest order (layout.sort_key), so comparing
-two of them is one streaming merge: `merge_join` pairs equal paths and yields the others alone.
-Incremental builds, verify's EXTRA files, the yearly reuse of piece hashes and `manifest diff` all
-go through it, and all decide "unchanged" with `unchanged` (or, for set lookups over millions of files,
-with its key form `unchanged_key`).
+two of them is one streaming merge: `merge_join` pairs equal paths and yields the others alone
+(verify's EXTRA files and `manifest diff` go through it). Everything decides "unchanged" with
+`unchanged`, or over millions of files with its key form `unchanged_key`: the incremental build, the
+yearly reuse of piece hashes and the incremental scan look keys up (`manifest.keyed`) instead of
+computing a sort key per file.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def unchanged(old: ManifestRecord, size: int, mtime_ns: int, sha256: str | None 
     return old.sha256 == sha256 if sha256 is not None else old.mtime_ns == mtime_ns
 
 
-def unchanged_key(path: bytes, size: int, mtime_ns: int) -> int:
-    """`unchanged` without the sha256, as one 64-bit key: equal keys mean the same path, size and mtime. A
-    sorted array of last year's keys answers "unchanged?" for millions of files at 8 bytes each."""
+def unchanged_key(path: bytes, size: int, mtime_ns: int, sha256: bytes | None = None) -> int:
+    """`unchanged` as one 64-bit key: equal keys mean the same path, size and mtime (or, with the raw
+    sha256, the same path, size and sha256). A sorted array of last year's keys answers "unchanged?" for
+    millions of files at 8 bytes each."""
+    if sha256 is not None:
+        return xxhash.xxh3_64_intdigest(b"%s\0%d\0s%s" % (path, size, sha256))
     return xxhash.xxh3_64_intdigest(b"%s\0%d\0%d" % (path, size, mtime_ns))

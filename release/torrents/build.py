@@ -19,13 +19,14 @@ from pydantic import BaseModel
 from release.atomic import OutputSet, atomic_output
 from release.errors import BadInput
 from release.layout import BUCKETS, SUBSET_RANK
+from release.manifest.keyed import unchanged_rows
 from release.readpass import Streams, stream_offsets
 from release.tarball import write_tar_xz
 from release.torrents.lint import lint_torrent
 from release.torrents.metainfo import encode_torrent
 from release.torrents.plan import METADATA_GROUP, ShardPlan, Stats, TorrentPlan, TorrentSettings, plan_torrents
 from release.torrents.profiles import DEFAULT_PROFILES
-from release.torrents.reuse import Reuse, find_reuse, unchanged_rows
+from release.torrents.reuse import Reuse, find_reuse
 from release.walk import FileTable
 
 TORRENTS_XZ_PRESET = 0  # the piece hashes dominate and do not compress; 9 took 35x longer for 28% less

@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from release.hashing import OPEN_FLAGS
-from release.manifest.io import ManifestReader
-from release.manifest.merge import merge_join, record_path, unchanged
 from release.torrents.metainfo import load_torrent
 from release.torrents.sizes import PIECE_HASH
 from release.walk import FileTable
@@ -79,20 +77,6 @@ def find_reuse(
     if failed is not None:
         return None, f"{shard_name}: last year's {source.name} was not reused ({failed}); all its data is hashed"
     return reuse, None
-
-
-def unchanged_rows(table: FileTable, order: np.ndarray, old_manifest: Path, new_manifest: Path | None) -> np.ndarray:
-    """Per table row: does last year's manifest hold the same file (merge.unchanged: path, size, and sha256
-    when this year's manifest is at hand, else mtime)?"""
-    same = np.zeros(len(table), dtype=bool)
-    new_hashes = (r.sha256 for r in ManifestReader(new_manifest)) if new_manifest is not None else None
-    for row, old in merge_join(order.tolist(), ManifestReader(old_manifest), table.path, record_path):
-        if row is None:
-            continue
-        new_sha = next(new_hashes) if new_hashes is not None else None
-        if old is not None:
-            same[row] = unchanged(old, table.size(row), table.mtime_ns(row), new_sha)
-    return same
 
 
 def _read_span(root: Path, table: FileTable, rows: list[int], offsets: np.ndarray, begin: int, end: int) -> bytes:
