@@ -6,6 +6,7 @@ takedown, no replacement: the contract's "5% new files", where v1 piece hashes s
 
     python3 benchmarks/bench_cut.py             # 20,000 posts over 20 synthesized years (5% a year)
     python3 benchmarks/bench_cut.py --quick     # 2,000 posts
+    python3 benchmarks/bench_cut.py --posts 400000 --tiny   # ~600k files of a few bytes: the per-file costs
 
 `synth --years 2000-2019` spreads the posts evenly over 20 years, so the 2019 snapshot has ~5.3% more
 files than 2018's. The maintainer's tree is one folder: it starts as the 2018 snapshot without its 512px
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hashing import CLI, HERE, emit_section  # noqa: E402
 
 START, END = "<!-- cut:start -->", "<!-- cut:end -->"
+TINY_START, TINY_END = "<!-- cut-tiny:start -->", "<!-- cut-tiny:end -->"  # --tiny has its own section
 DROP = "sync; echo 3 > /proc/sys/vm/drop_caches"
 ALLOW = [
     "type_mismatch", "truncated", "empty", "wrong_bucket", "file_without_metadata", "metadata_without_file",
@@ -85,18 +87,20 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--mean-size", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tiny", action="store_true", help="files of a few bytes (synth --tiny)")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     if args.quick:
         args.posts = 2_000
-    data = args.work / f"cut-synth-{args.posts}"
+    name = f"{args.posts}-tiny" if args.tiny else f"{args.posts}"
+    data = args.work / f"cut-synth-{name}"
     if not (data / "2019").is_dir():
         shutil.rmtree(data, ignore_errors=True)
         subprocess.run(
-            f"{CLI} synth {data} --years 2000-2019 --images {args.posts} --mean-size {args.mean_size} --seed 5",
+            f"{CLI} synth {data} --years 2000-2019 {_synth_size(args)} --seed 5",
             shell=True, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
-    work = args.work / f"cut-{args.posts}"
+    work = args.work / f"cut-{name}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / "tree"
@@ -112,7 +116,12 @@ def main() -> None:
     second = measured_cut(work, 2019, cold)
     subprocess.run(NEW_ONLY.format(source=data / "2019", tree=alone / "tree"), shell=True, check=True)
     third = measured_cut(alone, 2019, cold)
-    emit_section(args.results, START, END, _lines(args, first, {"synth": second, "new only": third}, cold))
+    start, end = (TINY_START, TINY_END) if args.tiny else (START, END)
+    emit_section(args.results, start, end, _lines(args, first, {"synth": second, "new only": third}, cold))
+
+
+def _synth_size(args: argparse.Namespace) -> str:
+    return f"--images {args.posts} " + ("--tiny" if args.tiny else f"--mean-size {args.mean_size}")
 
 
 def _steps(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -158,9 +167,10 @@ def _lines(args: argparse.Namespace, first: dict[str, Any], nexts: dict[str, dic
         for label, run in nexts.items()
     ]
     return [
-        f"## The yearly cut, full and incremental (`python3 benchmarks/bench_cut.py"
-        f"{' --quick' if args.quick else ''}`, {time.strftime('%Y-%m-%d')})\n",
-        f"`synth --years 2000-2019 --images {args.posts} --mean-size {args.mean_size}`: the 2018 tree has "
+        f"## The yearly cut, full and incremental{', tiny files' if args.tiny else ''} (`python3 "
+        f"benchmarks/bench_cut.py{' --quick' if args.quick else ''}"
+        f"{f' --posts {args.posts} --tiny' if args.tiny else ''}`, {time.strftime('%Y-%m-%d')})\n",
+        f"`synth --years 2000-2019 {_synth_size(args)}`: the 2018 tree has "
         f"{read[0]['files']:,} files ({read[0]['bytes'] / 1e9:.2f} GB), 2019 {read[1]['files']:,} "
         f"({read[1]['bytes'] / 1e9:.2f} GB, {read[1]['files'] / read[0]['files'] - 1:.1%} more files). Every step of "
         f"`cut` (derive included); page cache "

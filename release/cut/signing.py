@@ -116,6 +116,33 @@ def _signer(listing: Path, signature: Path, allowed: Path) -> str:
     return principals[0]
 
 
+def read_checksums(listing: Path) -> dict[str, str]:
+    """The artefacts a SHA256SUMS file lists (relative path -> sha256)."""
+    expected: dict[str, str] = {}
+    for number, line in enumerate(listing.read_text(encoding="utf-8", errors="surrogateescape").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or name.startswith("/") or ".." in name.split("/"):
+            raise BadInput(f"{listing}:{number}", "not a `sha256sum` line with a safe relative path")
+        expected[name] = digest
+    return expected
+
+
+def listed_together(files: list[Path]) -> bool:
+    """Whether one release's SHA256SUMS (beside the first of `files`) lists every one of them with its
+    current sha256: then they are artefacts of one cut, as it wrote them. False when it cannot tell."""
+    folder = files[0].resolve().parent
+    try:
+        expected = read_checksums(folder / CHECKSUMS)
+        names = [path.resolve().relative_to(folder).as_posix() for path in files]
+    except (OSError, ValueError, BadInput):
+        return False
+    ticker = Ticker(no_progress, "sha256", len(files))
+    try:
+        return all(name in expected and _sha256(folder / name, ticker) == expected[name] for name in names)
+    except InputIOError:
+        return False
+
+
 def verify_signed(folder: Path, allowed: Path, progress: ProgressFn = no_progress) -> SignatureReport:
     """Check `folder/SHA256SUMS.sig` against the allowed signers, then every artefact against SHA256SUMS."""
     listing, signature = folder / CHECKSUMS, folder / SIGNATURE
@@ -123,12 +150,7 @@ def verify_signed(folder: Path, allowed: Path, progress: ProgressFn = no_progres
         if not needed.is_file():
             raise BadInput(str(needed), "no such file")
     signer = _signer(listing, signature, allowed)
-    expected: dict[str, str] = {}
-    for number, line in enumerate(listing.read_text(encoding="utf-8", errors="surrogateescape").splitlines(), 1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64 or name.startswith("/") or ".." in name.split("/"):
-            raise BadInput(f"{listing}:{number}", "not a `sha256sum` line with a safe relative path")
-        expected[name] = digest
+    expected = read_checksums(listing)
     ticker = Ticker(progress, "sha256", len(expected))
     report = SignatureReport(
         folder=str(folder), signer=signer, artefacts=len(expected), bad=[], missing=[], unlisted=[]

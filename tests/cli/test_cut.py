@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from release.cut.signing import artefacts
+from release.cut.signing import artefacts, listed_together
 from release.scan import scan_root
 from tests.conftest import Dataset
 
@@ -223,6 +223,23 @@ def test_previous_torrents_of_another_manifest_are_refused(workdir: Callable[[tu
     subprocess.run([*CLI, "manifest", "build", str(folder / "root2018"), "-o", str(other)], check=True)
     done = cut(path, check=False)
     assert done.returncode == 2 and "previous.torrents" in done.stderr and "not in previous.manifest" in done.stderr
+
+
+def test_last_years_checksums_vouch_for_its_manifest_and_torrents_until_one_changes(
+    workdir: Callable[[tuple[int, ...]], Path],
+) -> None:
+    folder = workdir((2017,))
+    cut(release_file(folder, 2017))
+    output = folder / "out" / "danbooru2017"
+    files = [output / "danbooru2017.manifest.jsonl.zst", *sorted((output / "torrents").glob("*.torrent"))]
+    assert len(files) > 2 and listed_together(files)
+    elsewhere = folder / "copy.torrent"
+    elsewhere.write_bytes(files[1].read_bytes())
+    assert not listed_together([*files, elsewhere])  # not beside last year's SHA256SUMS
+    data = bytearray(files[1].read_bytes())
+    data[-3] ^= 1
+    files[1].write_bytes(bytes(data))
+    assert not listed_together(files)  # changed since the cut: the full comparison runs
 
 
 def test_files_above_final_id_stop_the_cut(dataset: Dataset, workdir: Callable[[tuple[int, ...]], Path]) -> None:
