@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from release.errors import BadInput, InputIOError, MetadataFormatError
-from release.posts import Post, check, chunk_dialect, decode, dialect_of_name
+from release.posts import Dialect, Post, check, chunk_dialect, decode, dialect_of_name
 from release.progress import Ticker
 from release.textio import MAX_METADATA_LINE, TOO_LONG, bounded_lines, loads
 
@@ -63,6 +63,32 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("favs", "numlist"),
 )
 FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in FIELDS)
+
+
+def _line_pattern() -> re.Pattern[bytes]:
+    """One pattern for a whole old-dialect line as the exports write it (the keys in order, no spaces, no
+    escapes where a number goes). A line it matches is JSON that passes every rule of `check_record` (the
+    tests hold it to that on mutated lines); any other line is checked rule by rule, for its message.
+    One regular-expression match costs a third of the checks, and every reader of the export runs them."""
+    char = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})'  # one character of a JSON string
+
+    def quoted(pattern: re.Pattern[str]) -> str:
+        return f'"(?:{pattern.pattern})"'
+
+    def listed(item: str) -> str:
+        return rf"\[(?:{item}(?:,{item})*)?\]"
+
+    tag = rf'\{{"id":{quoted(_NUM)},"name":"{char}+","category":"[{"".join(sorted(TAG_CATEGORIES))}]"\}}'
+    kinds = {
+        "num": quoted(_NUM), "int": quoted(_INT), "time": quoted(_TIME), "md5": quoted(_MD5),
+        "bool": "(?:true|false)", "str": f'"{char}*"', "rating": f'"[{"".join(sorted(RATINGS))}]"',
+        "tags": listed(tag), "numlist": listed(quoted(_NUM)),
+    }  # fmt: skip
+    fields = ",".join(f'"{name}":{kinds[kind]}' for name, kind in FIELDS)
+    return re.compile(rf"\{{{fields}\}}\n?".encode())  # lines come with their newline
+
+
+OLD_LINE = _line_pattern()
 
 
 def _check_value(kind: str, value: Any) -> str | None:
@@ -159,7 +185,7 @@ def read_chunk(path: Path) -> Iterator[MetaLine]:
             except ValueError as exc:
                 yield MetaLine(str(path), lineno, None, None, f"not JSON: {exc}")
                 continue
-            fault = check(obj, dialect)
+            fault = None if dialect is Dialect.OLD and OLD_LINE.fullmatch(raw) else check(obj, dialect)
             if fault is not None:
                 yield MetaLine(str(path), lineno, None, fault[0], fault[1])
             else:

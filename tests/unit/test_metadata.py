@@ -104,3 +104,82 @@ def test_id_set_is_compact_and_exact() -> None:
     assert 5_020_995 in a and 5_020_994 not in a and 10**9 not in a
     assert len(a) == 5
     assert list(a.difference(b)) == [0, 7, 1000, 5_020_995]
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+BAD_VALUES: dict[str, list[Any]] = {
+    "num": ["01", "-1", "1.0", "", " 1", "\uff11", 1, None, "1e3"],
+    "int": ["--1", "-01", "+1", "", 3, "1 "],
+    "time": ["2014-08-16T20:11:29Z", "2014-08-16 20:11:29.1234567 UTC", "2014-8-16 20:11:29 UTC", ""],
+    "md5": ["6CB2FF75E16357B7F15E32C2B7E1B0ED", "6cb2ff75", 5],
+    "rating": ["x", "S", "", "sq"],
+    "bool": ["false", 0, None],
+    "str": [None, 5, ["a"]],
+    "tags": [[{"name": "a", "id": "1", "category": "0"}], [{"id": "1", "name": "", "category": "0"}],
+             [{"id": "01", "name": "a", "category": "0"}], [{"id": "1", "name": "a", "category": "2"}],
+             [{"id": "1", "name": "a"}], ["a"], "a"],
+    "numlist": [[1], ["01"], [""], "1"],
+}  # fmt: skip
+
+
+def test_the_one_pattern_for_a_line_accepts_the_real_lines_and_nothing_the_checks_refuse() -> None:
+    """OLD_LINE lets a line skip check_record: it must never accept what check_record refuses. Every field
+    gets the bad values of its kind, and every line 300 random byte edits among JSON's own characters."""
+    import random
+
+    from release.metadata import FIELDS, OLD_LINE
+    from release.textio import loads
+
+    records = sample_records()
+    assert all(OLD_LINE.fullmatch(canonical(r) + b"\n") for r in records)  # the fast path is the usual one
+    mutated = []
+    for name, kind in FIELDS:
+        for bad in BAD_VALUES[kind]:
+            mutated.append(canonical({**records[0], name: bad}))
+    rng = random.Random(7)
+    alphabet = b'"\\,:{}[]0123456789-.aeflnrstuUTC /\x00\x1f\xff\xc3'
+    for record in records:
+        line = bytearray(canonical(record))
+        for _ in range(300):
+            edit, at = rng.randrange(3), rng.randrange(len(line))
+            copy = bytearray(line)
+            if edit == 0:
+                copy[at] = rng.choice(alphabet)
+            elif edit == 1:
+                copy.insert(at, rng.choice(alphabet))
+            else:
+                del copy[at]
+            mutated.append(bytes(copy))
+    accepted = 0
+    for line in mutated:
+        if OLD_LINE.fullmatch(line):
+            try:
+                obj = loads(line)
+            except ValueError:  # bytes that are not UTF-8: read_chunk parses first and reports "not JSON"
+                continue
+            accepted += 1
+            assert check_record(obj) is None, line
+    rejected = [line for line in mutated if not OLD_LINE.fullmatch(line)]
+    assert accepted > 100 and len(rejected) > 1000  # both sides of the pattern were exercised
+
+
+def test_chunks_read_the_same_with_and_without_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import release.metadata as metadata
+
+    records = sample_records()
+    lines = [canonical(r) for r in records]
+    lines[3] = json.dumps(records[3]).encode()  # spaces: valid, not in the pattern's form
+    lines[5] = canonical({**records[5], "rating": "x"})
+    lines[7] = b"{not json"
+    chunk = tmp_path / "2019000000000000"
+    chunk.write_bytes(b"\n".join(lines) + b"\n")
+    fast = list(read_chunk(chunk))
+    monkeypatch.setattr(metadata, "OLD_LINE", re.compile(b"(?!)"))
+    slow = list(read_chunk(chunk))
+    assert fast == slow
+    assert [(item.line, item.field) for item in fast if item.problem] == [(6, "rating"), (8, None)]
