@@ -17,6 +17,7 @@ crash or Ctrl-C converts only what is missing or whose original changed, and lea
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import warnings
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import BinaryIO, Literal, NamedTuple
 
 import numpy as np
 import pyspng
@@ -35,6 +36,7 @@ from PIL import __version__ as PIL_VERSION
 from pydantic import BaseModel
 
 from release.atomic import describe_os_error, process_alive
+from release.deriveskips import EarlierSkips, SkipsWriter
 from release.errors import BadInput, OutputError
 from release.hashing import HashEngine, batched
 from release.layout import RANK_SHIFT, SUBSET_RANK, image_path
@@ -243,6 +245,7 @@ class Task:
     source: str
     target: str
     mtime_ns: int
+    size: int = 0
 
 
 def convert_batch(root: str, settings: Settings, tasks: list[Task]) -> list[Outcome]:
@@ -368,7 +371,13 @@ def plan(
         else np.zeros(len(rows), bool)
     )
     tasks = [
-        Task(int(ids[row]), originals.path(row), target_of(int(ids[row])), int(originals.mtimes[row]))
+        Task(
+            int(ids[row]),
+            originals.path(row),
+            target_of(int(ids[row])),
+            int(originals.mtimes[row]),
+            int(originals.sizes[row]),
+        )  # fmt: skip
         for row in rows[~current].tolist()
     ]
     gone = np.flatnonzero(~np.isin(outputs.ids, ids[rows])).tolist()
@@ -429,6 +438,7 @@ class DeriveReport(BaseModel):
     up_to_date: int
     to_convert: int
     written: int = 0
+    skipped_earlier: int = 0  # of `skipped`: unchanged originals an earlier run skipped, not opened again
     skipped: dict[str, int] = {}  # reason (animated, not an image, cannot decode, ...) -> originals
     skipped_files: list[str] = []  # "path: reason in full"
     failed: list[str] = []  # "path: problem"
@@ -436,6 +446,20 @@ class DeriveReport(BaseModel):
     flagged: dict[str, list[str]] = {}  # near_uniform, too_dark, too_white, truncated, cmyk, ... -> outputs
     flag_counts: dict[str, int] = {}
     dry_run: bool = False
+
+
+def _carried(tasks: list[Task], earlier: EarlierSkips | None) -> tuple[list[Outcome], list[Task]]:
+    """The outcomes carried from an earlier run's skips, and the tasks left to convert."""
+    if earlier is None or not earlier.outcomes:
+        return [], tasks
+    carried, left = [], []
+    for task in tasks:
+        found = earlier.get(task.source, task.size, task.mtime_ns)
+        if found is None:
+            left.append(task)
+        else:
+            carried.append(Outcome(task.post_id, task.source, "skipped", found[0], list(found[1])))
+    return carried, left
 
 
 def derive_512px(
@@ -449,11 +473,17 @@ def derive_512px(
     workers: int | None = None,
     dry_run: bool = False,
     progress: ProgressFn = no_progress,
+    earlier_skips: Path | None = None,
+    skips_out: BinaryIO | None = None,
 ) -> DeriveReport:
-    """Derive (or refresh) `root/512px` from `root/original`; see the module docstring."""
+    """Derive (or refresh) `root/512px` from `root/original`; see the module docstring. `skips_out` gets the
+    originals this run skipped; with `earlier_skips` (what an earlier run wrote there) an unchanged original
+    that run skipped is not converted again: its outcome is carried (`release.deriveskips`)."""
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
     todo = plan(root, metadata or root, ratings=ratings, sensitive=sensitive, previous=previous)
+    earlier = EarlierSkips(earlier_skips, asdict(settings), versions()) if earlier_skips is not None else None
+    carried, tasks = _carried(todo.tasks, earlier)
     report = DeriveReport(
         root=str(root),
         ratings=todo.ratings,
@@ -462,7 +492,8 @@ def derive_512px(
         selected=todo.selected,
         without_original=todo.without_original,
         up_to_date=todo.up_to_date,
-        to_convert=len(todo.tasks),
+        to_convert=len(tasks),
+        skipped_earlier=len(carried),
         removed=todo.remove,
         dry_run=dry_run,
     )
@@ -475,17 +506,22 @@ def derive_512px(
             pass
         except OSError as exc:
             raise OutputError(str(root / path), f"cannot remove: {describe_os_error(exc)}") from exc
-    ticker = Ticker(progress, "derive", len(todo.tasks))
+    ticker = Ticker(progress, "derive", len(tasks))
+    writer = SkipsWriter(skips_out, asdict(settings), versions()) if skips_out is not None else None
+    by_id = {task.post_id: task for task in todo.tasks} if writer is not None else {}
     skipped: Counter[str] = Counter()
     flagged: dict[str, list[str]] = {}
     counts: Counter[str] = Counter()
-    for outcomes in run_tasks(root, todo.tasks, settings, workers):
+    for outcomes in itertools.chain([carried], run_tasks(root, tasks, settings, workers)):
         for outcome in outcomes:
             target = target_of(outcome.post_id)
             if outcome.status == "written":
                 report.written += 1
             elif outcome.status == "skipped":
                 skipped[outcome.detail.split(" (")[0].split(":")[0]] += 1
+                if writer is not None:
+                    task = by_id[outcome.post_id]
+                    writer.add(task.source, task.size, task.mtime_ns, outcome.detail, outcome.flags)
                 if len(report.skipped_files) < MAX_LISTED:
                     report.skipped_files.append(f"{outcome.source}: {outcome.detail}")
             elif len(report.failed) < MAX_LISTED:
@@ -494,7 +530,7 @@ def derive_512px(
                 counts[flag] += 1
                 if len(flagged.setdefault(flag, [])) < MAX_LISTED:
                     flagged[flag].append(target if outcome.status == "written" else outcome.source)
-        ticker.add(len(outcomes))
+        ticker.add(len(outcomes) if outcomes is not carried else 0)
     ticker.finish()
     report.skipped, report.flagged, report.flag_counts = (
         dict(sorted(skipped.items())),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import xxhash
@@ -45,6 +45,7 @@ def _metadata_plan(context: CutContext) -> Summary:
 # --- scan ---------------------------------------------------------------------------------------------
 
 SCAN_FINDINGS = "scan-findings.jsonl"  # every finding of the scan, in the reports folder
+DERIVE_SKIPS = "derive-skipped.jsonl"  # the originals derive skipped, in the reports folder
 
 
 def _takedowns_present(context: CutContext) -> list[str]:
@@ -113,28 +114,35 @@ def _derive_wanted(context: CutContext) -> str | None:
     return None if "512px" in spec.subsets else "512px is not one of the release's subsets"
 
 
-def _derive_call(context: CutContext, dry_run: bool) -> Any:
+def _derive_call(context: CutContext, dry_run: bool, skips_out: BinaryIO | None = None) -> Any:
     from release.derive import Settings, derive_512px
 
     options = context.release.spec.derive_512px
     settings = Settings(size=options.size, quality=options.quality, background=options.background)
     ratings = frozenset(options.ratings) if options.ratings is not None else None
+    previous = context.previous_manifest
+    earlier = previous.parent / CUT_FOLDER / DERIVE_SKIPS if previous is not None else None
     return derive_512px(
-        context.root, settings=settings, ratings=ratings, previous=context.previous_manifest,
+        context.root, settings=settings, ratings=ratings, previous=previous,
         workers=options.workers or context.workers, dry_run=dry_run, progress=context.progress,
+        earlier_skips=earlier if earlier is not None and earlier.is_file() else None, skips_out=skips_out,
     )  # fmt: skip
 
 
 def _derive(context: CutContext) -> StepResult:
-    report = _derive_call(context, dry_run=False)
+    skips = context.reports / DERIVE_SKIPS  # next year's cut converts none of these again if unchanged
+    with atomic_output(skips) as out:
+        report = _derive_call(context, dry_run=False, skips_out=out)
     written = write_json(context.reports / "derive-512px.json", report)
     summary = {"written": report.written, "up_to_date": report.up_to_date, "removed": len(report.removed)}
-    return StepResult([written], summary | {"skipped": report.skipped, "failed": len(report.failed)})
+    summary |= {"skipped": report.skipped, "skipped_earlier": report.skipped_earlier, "failed": len(report.failed)}
+    return StepResult([written, skips], summary)
 
 
 def _derive_plan(context: CutContext) -> Summary:
     report = _derive_call(context, dry_run=True)
-    return {"to_convert": report.to_convert, "up_to_date": report.up_to_date, "to_remove": len(report.removed)}
+    return {"to_convert": report.to_convert, "up_to_date": report.up_to_date, "to_remove": len(report.removed),
+            "skipped_earlier": report.skipped_earlier}  # fmt: skip
 
 
 # --- manifest and torrents from one read --------------------------------------------------------------

@@ -105,6 +105,9 @@ def test_cut_then_next_year_incremental_then_nothing_to_do(workdir: Callable[[tu
     scan = next(s for s in second["steps"] if s["name"] == "scan")["summary"]
     assert scan["not_read"] > 0  # nor scanned again: their findings came from last year's scan
     assert scan["findings"] == scan_root(folder / "root2018").counts  # what a scan of every file finds
+    derived = [next(s for s in run["steps"] if s["name"] == "derive")["summary"] for run in (first, second)]
+    assert derived[1]["skipped_earlier"] > 0  # last year's unchanged non-images were not opened again
+    assert sum(derived[1]["skipped"].values()) >= derived[1]["skipped_earlier"]
 
     again = json.loads(cut(folder / "danbooru2018.toml", "--json").stdout)
     assert {s["status"] for s in again["steps"]} == {"done", "not wanted"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -108,3 +109,33 @@ def test_dry_run_changes_nothing_and_bad_options_are_refused(
     for args, text in ((("--background", "grey"), "white, black or auto"), (("--ratings", "x"), "g, s, q or e")):
         bad = cli("derive", "512px", root, *args)
         assert bad.code == 2 and text in bad.stderr
+
+
+def test_originals_skipped_before_are_not_opened_again_while_unchanged(release: Path, tmp_path: Path) -> None:
+    from release.derive import Settings, derive_512px
+    from release.errors import BadInput
+
+    root = _copy(release, tmp_path)
+    skips, carried = tmp_path / "skips.jsonl", tmp_path / "carried.jsonl"
+    with open(skips, "wb") as out:
+        first = derive_512px(root, skips_out=out)
+    total = sum(first.skipped.values())
+    assert total > 10 and first.skipped_earlier == 0
+    assert derive_512px(root, dry_run=True).to_convert == total  # no output: a plain run tries them all again
+    with open(carried, "wb") as out:
+        again = derive_512px(root, earlier_skips=skips, skips_out=out)
+    assert (again.to_convert, again.skipped_earlier, again.written) == (0, total, 0)
+    assert (again.skipped, again.skipped_files) == (first.skipped, first.skipped_files)  # the same report
+    assert carried.read_bytes() == skips.read_bytes()  # and carried on to the year after
+
+    replaced = root / json.loads(skips.read_text().splitlines()[1])["path"]
+    data = replaced.read_bytes()
+    replaced.unlink()  # not edited in place: the copy shares its inode with the fixture
+    replaced.write_bytes(data)  # same bytes, a new mtime: opened again
+    assert derive_512px(root, earlier_skips=skips, dry_run=True).to_convert == 1
+    assert derive_512px(root, settings=Settings(quality=80), earlier_skips=skips, dry_run=True).skipped_earlier == 0
+
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text(skips.read_text().splitlines()[0] + "\n{oops\n")
+    with pytest.raises(BadInput, match="not a skipped original"):
+        derive_512px(root, earlier_skips=damaged, dry_run=True)
