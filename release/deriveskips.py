@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from release.errors import BadInput, InputIOError
+from release.errors import BadInput
 from release.manifest.merge import unchanged_key
-from release.textio import MAX_LIST_LINE, bounded_lines, loads
+from release.textio import earlier_lines
 
 SKIPS_FORMAT = "booru-release-derive-skips"
 HINT = "delete it: every skipped original is then tried again"
@@ -32,40 +32,25 @@ class EarlierSkips:
 
     def __init__(self, path: Path, settings: dict[str, Any], versions: dict[str, str]) -> None:
         self.outcomes: dict[int, tuple[str, list[str]]] = {}  # unchanged key -> (reason, flags)
-        try:
-            with open(path, "rb") as handle:
-                lines = bounded_lines(handle, MAX_LIST_LINE, str(path))
-                header = next(lines, None)
-                if header is None or _header(f"{path}:1", header[1]) != {"settings": settings, "versions": versions}:
-                    return
-                for number, raw in lines:
-                    self._add(f"{path}:{number}", raw)
-        except OSError as exc:
-            raise InputIOError(str(path), f"cannot read the earlier derive's skips: {exc.strerror}") from exc
-
-    def _add(self, where: str, raw: bytes) -> None:
-        try:
-            item = loads(raw)
-        except ValueError:
-            item = None
-        if not (
-            isinstance(item, dict) and isinstance(item.get("path"), str) and isinstance(item.get("detail"), str)
-            and all(isinstance(item.get(k), int) and not isinstance(item.get(k), bool) for k in ("size", "mtime_ns"))
-            and isinstance(item.get("flags"), list) and all(isinstance(f, str) for f in item["flags"])
-        ):  # fmt: skip
-            raise BadInput(where, "not a skipped original of an earlier derive", HINT)
-        self.outcomes[_key(item["path"], item["size"], item["mtime_ns"])] = (item["detail"], item["flags"])
+        lines = earlier_lines(path, "the earlier derive's skips")
+        first = next(lines, None)
+        if first is None or _header(*first) != {"settings": settings, "versions": versions}:
+            return
+        for where, item in lines:
+            if not (
+                isinstance(item, dict) and isinstance(item.get("path"), str) and isinstance(item.get("detail"), str)
+                and all(type(item.get(k)) is int for k in ("size", "mtime_ns"))
+                and isinstance(item.get("flags"), list) and all(isinstance(f, str) for f in item["flags"])
+            ):  # fmt: skip
+                raise BadInput(where, "not a skipped original of an earlier derive", HINT)
+            self.outcomes[_key(item["path"], item["size"], item["mtime_ns"])] = (item["detail"], item["flags"])
 
     def get(self, path: str, size: int, mtime_ns: int) -> tuple[str, list[str]] | None:
         """The reason and flags of an original skipped earlier with this path, size and mtime, or None."""
         return self.outcomes.get(_key(path, size, mtime_ns))
 
 
-def _header(where: str, raw: bytes) -> dict[str, Any]:
-    try:
-        header = loads(raw)
-    except ValueError:
-        header = None
+def _header(where: str, header: Any) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != SKIPS_FORMAT:
         raise BadInput(where, "not the header of an earlier derive's skips", HINT)
     return {"settings": header.get("settings"), "versions": header.get("versions")}

@@ -6,19 +6,19 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydantic import BaseModel
 
-from release.errors import BadInput, InputIOError
+from release.errors import BadInput
 from release.hashindex import lookup
 from release.layout import image_path, parse_path
 from release.manifest.merge import unchanged_key
 from release.metadata import IdSet, duplicate_tags, export_chunks, read_chunk
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, read_head_tail, sniff, type_matches
-from release.textio import MAX_LIST_LINE, bounded_lines, loads
+from release.textio import earlier_lines
 from release.walk import UNDECODABLE, WalkEntry, walk
 
 MAX_KEPT = 1000  # findings of one kind kept in the report (the count is always whole)
@@ -86,18 +86,10 @@ class EarlierScan:
         keys = [manifest_keys(columns) for columns in column_chunks(manifest, None)]
         self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
         self.findings: dict[str, list[tuple[str, str]]] = {}
-        try:
-            with open(findings, "rb") as handle:
-                for line, raw in bounded_lines(handle, MAX_LIST_LINE, str(findings)):
-                    self._finding(f"{findings}:{line}", raw)
-        except OSError as exc:
-            raise InputIOError(str(findings), f"cannot read the earlier scan's findings: {exc.strerror}") from exc
+        for where, item in earlier_lines(findings, "the earlier scan's findings"):
+            self._finding(where, item)
 
-    def _finding(self, where: str, raw: bytes) -> None:
-        try:
-            item = loads(raw)
-        except ValueError:
-            item = None
+    def _finding(self, where: str, item: Any) -> None:
         if not (isinstance(item, dict) and isinstance(item.get("path"), str) and item.get("kind") in KINDS):
             raise BadInput(where, "not a scan finding", "delete the file to read every file again")
         if item["kind"] in CONTENT_KINDS:

@@ -7,11 +7,12 @@ Every reader of a line format goes through here, so a decompression bomb (one 2 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
-from release.errors import BadInput
+from release.errors import BadInput, InputIOError
 
 MAX_MANIFEST_LINE = 64 << 10  # a record is < 4 KiB (PATH_MAX plus digests); the header a few hundred bytes
 MAX_METADATA_LINE = 16 << 20  # a post is a few KB; the largest real ones (thousands of tags, favs) a few MB
@@ -54,3 +55,19 @@ def loads(raw: bytes | str) -> Any:
     """Parse one JSON document; nesting is bounded (orjson: 1024 levels), so hostile input is a ValueError,
     never a RecursionError. Key order is kept."""
     return orjson.loads(raw)
+
+
+def earlier_lines(path: Path, what: str) -> Iterator[tuple[str, Any]]:
+    """(where, the decoded line or None when it is not JSON) for each line of a JSON-lines file an earlier
+    run wrote (`what` it holds, for the message when it cannot be read); lines are bounded to one path's
+    worth. The caller decides what a line must be."""
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in bounded_lines(handle, MAX_LIST_LINE, str(path)):
+                try:
+                    item = loads(raw)
+                except ValueError:
+                    item = None
+                yield f"{path}:{number}", item
+    except OSError as exc:
+        raise InputIOError(str(path), f"cannot read {what}: {exc.strerror}") from exc
