@@ -81,10 +81,9 @@ class EarlierScan:
 
     def __init__(self, manifest: Path, findings: Path) -> None:
         from release.manifest.columns import column_chunks
-        from release.manifest.keyed import manifest_keys
+        from release.manifest.keyed import key_set, manifest_keys
 
-        keys = [manifest_keys(columns) for columns in column_chunks(manifest, None)]
-        self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
+        self.keys = key_set(manifest_keys(columns) for columns in column_chunks(manifest, None))
         self.findings: dict[str, list[tuple[str, str]]] = {}
         for where, item in earlier_lines(findings, "the earlier scan's findings"):
             self._finding(where, item)

@@ -4,11 +4,13 @@
 A tree's table and a manifest both come in manifest order, so the records of unchanged files appear in
 the same order on both sides. One pass gathers a source's keys; a second pairs its records with the
 tree's rows in that order. No sort key is computed and no record object is built per file (that was two
-Python merges of a million-file tree a year); a source holds its keys, 8 bytes a record, between passes.
+Python merges of a million-file tree a year); a source's keys are computed once, in the first pass, and
+held for the second, 8 bytes a record.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -27,9 +29,10 @@ NEWLINE = 10
 
 
 class KeyedRecords(NamedTuple):
-    """Consecutive records of a source: their keys, and a way to get any one's canonical record line."""
+    """Consecutive records of a source: how many, their keys, and a way to get any one's canonical line."""
 
-    keys: np.ndarray  # uint64, merge.unchanged_key of each record
+    size: int  # records in the chunk
+    keys: Callable[[], np.ndarray]  # uint64, merge.unchanged_key of each record (asked for once a pass 1)
     line: Callable[[int], bytes]  # the record line (with its newline) of record i
 
 
@@ -43,6 +46,11 @@ class Source(NamedTuple):
 def _keys(paths: Iterable[bytes], sizes: Iterable[int], mtimes: Iterable[int], count: int) -> np.ndarray:
     triples = zip(paths, sizes, mtimes, strict=True)
     return np.fromiter((unchanged_key(p, s, m) for p, s, m in triples), np.uint64, count=count)
+
+
+def key_set(chunks: Iterable[np.ndarray]) -> np.ndarray:
+    """Keys gathered a chunk at a time, sorted and unique: what `hashindex.lookup` searches."""
+    return np.unique(np.concatenate([*chunks, np.zeros(0, np.uint64)]))
 
 
 def manifest_keys(columns: Columns) -> np.ndarray:
@@ -63,7 +71,8 @@ def manifest_source(path: Path) -> Source:
 
     def chunks() -> Iterator[KeyedRecords]:
         for columns, block in column_blocks(path, None):
-            yield KeyedRecords(manifest_keys(columns), _BlockLines(str(path), columns, block))
+            keys = functools.partial(manifest_keys, columns)
+            yield KeyedRecords(len(columns), keys, _BlockLines(str(path), columns, block))
 
     return Source(str(path), chunks)
 
@@ -74,8 +83,13 @@ class _BlockLines:
 
     def __init__(self, name: str, columns: Columns, block: bytes) -> None:
         self.name, self.columns, self.block = name, columns, block
-        ends = np.flatnonzero(np.frombuffer(block, np.uint8) == NEWLINE)
-        self.ends = np.append(ends, len(block)).tolist()
+
+    @functools.cached_property
+    def ends(self) -> list[int]:
+        """Where each line ends: found when a line of the block is first asked for (most blocks of a pass
+        give none)."""
+        ends = np.flatnonzero(np.frombuffer(self.block, np.uint8) == NEWLINE)
+        return np.append(ends, len(self.block)).tolist()
 
     def __call__(self, row: int) -> bytes:
         start = self.ends[row - 1] + 1 if row else 0
@@ -91,7 +105,7 @@ def records_source(name: str, records: Sequence[ManifestRecord]) -> Source:
                  (r.mtime_ns for r in records), len(records))  # fmt: skip
 
     def chunks() -> Iterator[KeyedRecords]:
-        yield KeyedRecords(keys, lambda i: record_line(**records[i].model_dump()))
+        yield KeyedRecords(len(records), lambda: keys, lambda i: record_line(**records[i].model_dump()))
 
     return Source(name, chunks)
 
@@ -103,12 +117,13 @@ def reusable_lines(
     from the first of `sources` that holds the same file unchanged, or None."""
     want = tree_keys(table, order)
     claimed = np.full(len(order), -1, np.int16)  # the source each row's line comes from
+    held: list[list[np.ndarray]] = []  # each source's keys, chunk by chunk, for its second pass
     for index, source in enumerate(sources):
-        known = np.unique(np.concatenate([chunk.keys for chunk in source.chunks()] + [np.zeros(0, np.uint64)]))
-        claimed[(claimed < 0) & (lookup(known, want) >= 0)] = index
+        held.append([chunk.keys() for chunk in source.chunks()])
+        claimed[(claimed < 0) & (lookup(key_set(held[-1]), want) >= 0)] = index
     positions = [np.flatnonzero(claimed == index) for index in range(len(sources))]
-    paired = [_paired(source, at, want[at]) for source, at in zip(sources, positions, strict=True)]
-    del want, claimed, positions  # the pairs hold what they need: ~24 bytes a reusable row in all
+    paired = [_paired(source, keys, at, want[at]) for source, keys, at in zip(sources, held, positions, strict=True)]
+    del want, claimed, positions, held  # the pairs hold what they need: ~24 bytes a reusable row, 8 a record
     heads = [next(pairs, None) for pairs in paired]
     for begin in range(0, len(order), chunk_rows):
         end = min(begin + chunk_rows, len(order))
@@ -120,17 +135,21 @@ def reusable_lines(
         yield lines
 
 
-def _paired(source: Source, positions: np.ndarray, expected: np.ndarray) -> Iterator[tuple[int, bytes]]:
+def _paired(
+    source: Source, held: list[np.ndarray], positions: np.ndarray, expected: np.ndarray
+) -> Iterator[tuple[int, bytes]]:
     """(position, the source's line for it) for each of `positions` (ascending), whose keys are `expected`:
-    the source's records with those keys come in the same order. A record the walk does not expect next (a
-    journal may hold a file twice) is passed over."""
+    the source's records with those keys come in the same order (`held`: its keys from the first pass). A
+    record the walk does not expect next (a journal may hold a file twice) is passed over."""
     if not len(positions):
         return
     wanted = np.unique(expected)
     at = 0
-    for chunk in source.chunks():
-        for record in np.flatnonzero(lookup(wanted, chunk.keys) >= 0).tolist():
-            if chunk.keys[record] == expected[at]:
+    for chunk, keys in zip(source.chunks(), held, strict=False):
+        if chunk.size != len(keys):
+            break  # not the records of the first pass
+        for record in np.flatnonzero(lookup(wanted, keys) >= 0).tolist():
+            if keys[record] == expected[at]:
                 yield int(positions[at]), chunk.line(record)
                 at += 1
                 if at == len(positions):
@@ -142,8 +161,7 @@ def unchanged_rows(table: FileTable, order: np.ndarray, manifest: Path, new_mani
     """Per table row: does `manifest` hold the same file unchanged? By path, size and mtime; or, when this
     year's manifest of the table (`new_manifest`, rows in `order`) is at hand, by path, size and sha256."""
     field = "sha256" if new_manifest is not None else None
-    known = np.unique(np.concatenate([_digest_keys(c, field) for c, _ in column_blocks(manifest, field)]
-                                     + [np.zeros(0, np.uint64)]))  # fmt: skip
+    known = key_set(_digest_keys(c, field) for c, _ in column_blocks(manifest, field))
     if new_manifest is None:
         want = tree_keys(table, order)
     else:
