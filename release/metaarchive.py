@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from release.atomic import OutputSet, atomic_output
+from pydantic import BaseModel, ConfigDict
+
+from release.atomic import OutputSet, atomic_output, write_text_atomic
 from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
 from release.metadata import MetaLine, PostReader, export_chunks, read_chunk
 from release.posts import NEW_SIDE_CHUNK, Dialect, dialect_of_name
 from release.progress import ProgressFn, Ticker, no_progress
-from release.tarball import Reusable, Segment, write_segmented_tar_xz
+from release.tarball import OWN_STREAM, Reusable, Segment, write_segmented_tar_xz, write_streams
 
 
 @dataclass
@@ -190,11 +194,67 @@ def metadata_members(root: Path) -> list[tuple[str, Path]]:
 
 
 def write_metadata_tarball(
-    root: Path, output: Path, *, reuse: Reusable | None = None, digests: dict[str, str] | None = None
+    root: Path, output: Path, *, reuse: Sequence[Reusable] = (), digests: dict[str, str] | None = None
 ) -> tuple[int, list[Segment]]:
     """Write `metadata.json.tar.xz` of `root/metadata` reproducibly, each big chunk in an xz stream of its
-    own (`reuse`: the chunks last year's tarball holds are copied from it, not compressed again); returns
-    the member count and the index of those streams."""
+    own (`reuse`: the chunks last year's tarball, or streams compressed ahead, hold are copied from them,
+    not compressed again); returns the member count and the index of those streams."""
     members = metadata_members(root)
     segments = write_segmented_tar_xz(output, members, reuse=reuse, digests=digests)
     return len(members), segments
+
+
+AHEAD_STREAMS = "metadata-ahead.xz"
+AHEAD_INDEX = "metadata-ahead.json"
+
+
+class AheadIndex(BaseModel):
+    """What `compress_ahead` compressed: the files (archive name -> [size, mtime_ns]) and their streams."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: Literal["booru-release-metadata-ahead"] = "booru-release-metadata-ahead"
+    version: Literal[1] = 1
+    files: dict[str, tuple[int, int]]
+    segments: list[Segment]
+
+
+def compress_ahead(root: Path, folder: Path, *, new_only: bool) -> AheadIndex:
+    """Compress the big metadata files' streams before the tarball is written, into `folder` (AHEAD_STREAMS,
+    with its index AHEAD_INDEX), so that writing it later copies them (`ahead_streams`). `new_only`: only the
+    files at the top of metadata/ (this year's export; last year's tarball holds the archived years).
+    A finished earlier run over the same files (names, sizes, mtimes) is kept as it is."""
+    members = [
+        (name, path)
+        for name, path in metadata_members(root)
+        if path.stat().st_size >= OWN_STREAM and (not new_only or name.count("/") == 1)
+    ]
+    files = {name: (st.st_size, st.st_mtime_ns) for name, path in members for st in [path.stat()]}
+    earlier = _ahead_index(folder)
+    if earlier is not None and earlier.files == files and (folder / AHEAD_STREAMS).is_file():
+        return earlier
+    with OutputSet() as outputs:
+        segments = write_streams(folder / AHEAD_STREAMS, members, outputs=outputs)
+        index = AheadIndex(files=files, segments=segments)
+        write_text_atomic(folder / AHEAD_INDEX, index.model_dump_json() + "\n", outputs)
+    return index
+
+
+def _ahead_index(folder: Path) -> AheadIndex | None:
+    try:
+        return AheadIndex.model_validate_json((folder / AHEAD_INDEX).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def ahead_streams(folder: Path) -> Reusable | None:
+    """The streams `compress_ahead` left in `folder`, to copy by content (each is checked as it is copied:
+    a stale or damaged one is compressed again instead); None when there are none."""
+    index = _ahead_index(folder)
+    streams = folder / AHEAD_STREAMS
+    return Reusable(streams, index.segments) if index is not None and streams.is_file() else None
+
+
+def remove_ahead(folder: Path) -> None:
+    """Delete what `compress_ahead` wrote (once the tarball holds it)."""
+    for name in (AHEAD_INDEX, AHEAD_STREAMS):
+        (folder / name).unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import lzma
 import os
 import tarfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,7 +171,8 @@ class Segment(BaseModel):
 
 
 class Reusable:
-    """Last year's archive and its segment index: streams to copy instead of compressing again."""
+    """Streams to copy instead of compressing again, and their index: last year's archive, or the streams
+    `write_streams` compressed ahead of this one."""
 
     def __init__(self, archive: Path, segments: list[Segment]) -> None:
         self.archive = archive
@@ -337,19 +338,43 @@ def _header(name: str, size: int, mtime: int, is_dir: bool) -> bytes:
     return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
 
 
+def write_streams(
+    output: Path, members: list[tuple[str, Path]], preset: int = XZ_PRESET, outputs: OutputSet | None = None
+) -> list[Segment]:
+    """Each member's data (and padding) as exactly the xz streams `write_segmented_tar_xz` would write for
+    it, one member after another in `output` (not an archive: streams compressed ahead of one, which
+    copies them by content as it copies last year's, through `Reusable`). Returns their index."""
+    with atomic_output(output, outputs) as raw, xz_pool() as pool:
+        streams = _Streams(raw, preset, pool)
+        for name, source in members:
+            size = source.stat().st_size
+            if not streams.own(name, size, _chunks(source)).startswith(f"{size}:"):
+                raise InputIOError(str(source), "changed while being compressed")
+        streams.finish()
+    return streams.segments
+
+
+def _reused(reuse: Sequence[Reusable], expected: str) -> tuple[Segment, bytes] | None:
+    for source in reuse:
+        if (found := source.stream(expected)) is not None:
+            return found
+    return None
+
+
 def write_segmented_tar_xz(
     output: Path,
     members: list[tuple[str, Path]],
     *,
-    reuse: Reusable | None = None,
+    reuse: Sequence[Reusable] = (),
     digests: dict[str, str] | None = None,
     mtime: int = 0,
     preset: int = XZ_PRESET,
     outputs: OutputSet | None = None,
 ) -> list[Segment]:
     """`write_tar_xz`, but each member of at least OWN_STREAM bytes has its data in an xz stream of its own
-    (headers and small members share streams between them). With `reuse`, a big member whose content last
-    year's archive holds is copied from it, whatever its name was; `digests` (name -> sha256, from a
+    (headers and small members share streams between them). With `reuse`, a big member whose content one of
+    those (last year's archive, streams compressed ahead) holds is copied from the first that does, whatever
+    its name was; `digests` (name -> sha256, from a
     manifest) spares reading it to find that out. Returns the index of the big members' streams."""
     with atomic_output(output, outputs) as raw, xz_pool() as pool:
         streams = _Streams(raw, preset, pool)
@@ -365,9 +390,9 @@ def write_segmented_tar_xz(
                 streams.shared(data + _padding(size))
                 continue
             expected = None
-            if reuse is not None:
+            if reuse:
                 expected = f"{size}:{(digests or {}).get(name) or _file_sha256(source)}"
-                found = reuse.stream(expected)
+                found = _reused(reuse, expected)
                 if found is not None:
                     streams.copy(name, *found)
                     continue

@@ -21,17 +21,28 @@ SEGMENTS = "metadata-tarball-segments.json"
 def _tarballs(context: CutContext) -> StepResult:
     """The metadata tarball; chunks last year's tarball holds (archived years, and last year's export that
     moved into metadata/<year>/) are copied from it (its index is in last year's `.cut/`): only this year's
-    export is compressed."""
-    from release.metaarchive import write_metadata_tarball
+    export is compressed, and that mostly ahead of this step (`_tarballs_ahead`): its streams are copied."""
+    from release.metaarchive import ahead_streams, remove_ahead, write_metadata_tarball
 
     target = context.output / METADATA_TARBALL
-    reuse = _last_years_tarball(context)
+    last_year, ahead = _last_years_tarball(context), ahead_streams(context.reports)
+    reuse = [source for source in (last_year, ahead) if source is not None]
     members, segments = write_metadata_tarball(context.root, target, reuse=reuse, digests=_metadata_sha256(context))
     index = context.reports / SEGMENTS
     write_text_atomic(index, json.dumps([s.model_dump() for s in segments], indent=1) + "\n")
-    copied = reuse.copied_bytes if reuse is not None else 0
+    remove_ahead(context.reports)
     return StepResult([target, index], {"metadata_files": members, "bytes": target.stat().st_size,
-                                        "segments": len(segments), "tar_bytes_copied": copied})  # fmt: skip
+                                        "segments": len(segments),
+                                        "tar_bytes_copied": last_year.copied_bytes if last_year else 0,
+                                        "tar_bytes_compressed_ahead": ahead.copied_bytes if ahead else 0})  # fmt: skip
+
+
+def _tarballs_ahead(context: CutContext) -> None:
+    """The metadata tarball's streams that last year's cannot provide, compressed while the steps before it
+    run: this year's export (every big file on a first cut)."""
+    from release.metaarchive import compress_ahead
+
+    compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None)
 
 
 def _last_years_tarball(context: CutContext) -> Reusable | None:
@@ -150,7 +161,10 @@ def _publish_plan(context: CutContext) -> Summary:
     return {"s3": [f"s3://{t.bucket}/{t.prefix}" for t in targets.s3], "seedboxes": targets.seedbox_inventory}
 
 
-TARBALLS = Step("tarballs", "metadata tarball", ("root", "year", "previous"), _tarballs)
+TARBALLS = Step(
+    "tarballs", "metadata tarball", ("root", "year", "previous"), _tarballs,
+    ahead=_tarballs_ahead, ahead_after="metadata",
+)  # fmt: skip
 RSYNC = Step("rsync", "rsync lists and rsyncd.conf", ("rsync", "final_id"), _rsync)
 STATS = Step("stats", "statistics, plots and release notes", ("name",), _stats)
 CHECKSUMS_STEP = Step("checksums", "SHA256SUMS of every artefact", ("signing_key",), _checksums, _checksums_plan)

@@ -75,6 +75,9 @@ class Step:
     run: Callable[[CutContext], StepResult]
     plan: Callable[[CutContext], Summary] = lambda context: {}
     unwanted: Callable[[CutContext], str | None] = lambda context: None
+    # work the step can do before its turn, once the step named `ahead_after` is over (`release.cut.ahead`)
+    ahead: Callable[[CutContext], None] | None = None
+    ahead_after: str = ""
 
 
 def write_json(path: Path, model: BaseModel) -> Path:

@@ -12,6 +12,10 @@ file's keys it reads, chained through the steps before it) and every artefact it
 with its recorded size. A step that did not finish is simply run again: its outputs are atomic and the
 long ones resume by themselves (the manifest build from its journal, derive from what it already wrote),
 so nothing finished is hashed twice. `from_step` runs that step and every later one again.
+
+A step may also start work ahead of its turn (`Step.ahead`, once the step it needs is over): it runs in a
+low-priority child beside the steps between (`release.cut.ahead`), and the step waits for it when its turn
+comes. Its time is reported apart (`ahead_seconds`), its bytes read with the step's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import gc
 import hashlib
 import json
@@ -32,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from release.atomic import write_text_atomic
+from release.cut.ahead import AheadWork, bytes_read
 from release.cut.context import CutContext, Step, StepResult
 from release.cut.releasefile import LoadedRelease
 from release.cut.steps import STEPS
@@ -75,6 +81,10 @@ class StepOutcome(BaseModel):
     seconds: float = 0.0
     bytes_read: int = 0  # what the step's read calls returned (page cache or disk: /proc/self/io rchar)
     summary: dict[str, Any] = {}
+    # the step's work done ahead of its turn, beside earlier steps (`release.cut.ahead`): its wall time
+    # (not in `seconds`), and its error when it failed (the step then did that work itself)
+    ahead_seconds: float = 0.0
+    ahead_error: str = ""
 
 
 class CutReport(BaseModel):
@@ -96,12 +106,16 @@ class StepEvent:
     outcome: StepOutcome
 
 
-def _fingerprint(step: Step, loaded: LoadedRelease, before: str, publish: bool) -> str:
+def _fingerprints(loaded: LoadedRelease, publish: bool) -> list[str]:
+    """Each step's fingerprint: the release file's keys it reads, chained through the steps before it."""
     spec = loaded.spec.model_dump(mode="json")
-    picked = {key: spec.get(key) for key in step.keys}
-    picked["__publish"] = publish if step.name == "publish" else None
-    text = json.dumps([step.name, before, picked], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    prints, before = [], ""
+    for step in STEPS:
+        picked = {key: spec.get(key) for key in step.keys}
+        picked["__publish"] = publish if step.name == "publish" else None
+        before = hashlib.sha256(json.dumps([step.name, before, picked], sort_keys=True).encode()).hexdigest()[:32]
+        prints.append(before)
+    return prints
 
 
 def load_state(output: Path, release: str) -> CutState:
@@ -162,21 +176,31 @@ def run_cut(
     with contextlib.ExitStack() as stack:
         if not dry_run:
             stack.enter_context(_locked(output))
+        ahead = stack.enter_context(AheadWork())
         state = load_state(output, spec.name)
         finished = {s.name: s for s in state.steps}
         kept: list[StepState] = []
-        before, forced = "", False
+        prints, forced = _fingerprints(loaded, publish), False
+
+        def current(at: int) -> bool:  # step `at` is finished with these settings, its outputs still there
+            recorded = finished.get(STEPS[at].name)
+            return bool(recorded and recorded.fingerprint == prints[at] and _still_there(output, recorded) is None)
+
+        def will_run(after: int, at: int) -> bool:  # seen from step `after`: step `at` will run
+            start = names.index(from_step) if from_step is not None else len(STEPS)
+            steps = range(after + 1, at + 1)
+            return forced or any(STEPS[k].unwanted(context) is None and (k >= start or not current(k)) for k in steps)
+
         for index, step in enumerate(STEPS):
             forced = forced or step.name == from_step
-            fingerprint = _fingerprint(step, loaded, before, publish)
-            before = fingerprint
+            fingerprint = prints[index]
             outcome = StepOutcome(name=step.name, title=step.title, status="run")
             unwanted = step.unwanted(context)
             recorded = finished.get(step.name)
             stale = None if recorded is None else _still_there(output, recorded)
             if unwanted is not None:
                 outcome.status, outcome.reason = "not wanted", unwanted
-            elif recorded and recorded.fingerprint == fingerprint and not forced and stale is None:
+            elif recorded is not None and current(index) and not forced:
                 outcome.status, outcome.reason, outcome.summary = "done", FINISHED_EARLIER, recorded.summary
                 kept.append(recorded)
             elif dry_run:
@@ -186,17 +210,25 @@ def run_cut(
             else:
                 on_step(StepEvent(index, len(STEPS), outcome.model_copy()))
                 forced = True  # every later step sees this one's new outputs
-                started, read_before = time.monotonic(), _bytes_read()
+                started, read_before = time.monotonic(), bytes_read()
+                done_ahead = ahead.finish(step.name)
                 result = step.run(context)
                 outcome.status, outcome.summary = "done", result.summary
                 outcome.seconds = round(time.monotonic() - started, 3)
-                outcome.bytes_read = _bytes_read() - read_before
+                outcome.bytes_read = bytes_read() - read_before
+                if done_ahead is not None:
+                    outcome.bytes_read += done_ahead.bytes_read
+                    outcome.ahead_seconds, outcome.ahead_error = done_ahead.seconds, done_ahead.error
                 kept.append(_recorded(output, step, fingerprint, result, outcome.seconds))
                 _give_back_memory()
                 state = CutState(release=spec.name, steps=kept)
                 write_text_atomic(output / STATE_FILE, state.model_dump_json(indent=2) + "\n")
             report.steps.append(outcome)
             on_step(StepEvent(index, len(STEPS), outcome))
+            for later in range(index + 1, len(STEPS)) if not dry_run else ():
+                work, after = STEPS[later].ahead, STEPS[later].ahead_after
+                if work is not None and after == step.name and will_run(index, later):
+                    ahead.start(STEPS[later].name, functools.partial(work, context))
     return report
 
 
@@ -216,15 +248,6 @@ def _why(recorded: StepState | None, fingerprint: str, forced: bool, stale: str 
     if stale is not None:
         return stale
     return "the release file changed" if recorded.fingerprint != fingerprint else ""
-
-
-def _bytes_read() -> int:
-    """Bytes this process's read calls have returned so far (0 where /proc does not say)."""
-    try:
-        with open("/proc/self/io", "rb") as handle:
-            return int(handle.readline().split()[1])  # the first line is rchar
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _recorded(output: Path, step: Step, fingerprint: str, result: StepResult, seconds: float) -> StepState:

@@ -36,7 +36,7 @@ def test_segments_extract_as_one_archive_and_unchanged_years_are_copied(tmp_path
     fresh, reused = tmp_path / "fresh.tar.xz", tmp_path / "reused.tar.xz"
     write_metadata_tarball(tmp_path / "y2019", fresh)
     reuse = Reusable(first, segments)
-    write_metadata_tarball(tmp_path / "y2019", reused, reuse=reuse)
+    write_metadata_tarball(tmp_path / "y2019", reused, reuse=[reuse])
     # every chunk of last year is copied: 2017's in place, 2018's though they moved into metadata/2018/
     assert reuse.copied_bytes == sum(s.raw_length for s in segments)
     assert reused.read_bytes() == fresh.read_bytes()
@@ -66,7 +66,7 @@ def test_a_damaged_stream_of_last_year_is_compressed_again(tmp_path: Path, index
     first.write_bytes(bytes(data))
     again = tmp_path / "b.tar.xz"
     reuse = Reusable(first, segments)
-    write_metadata_tarball(tmp_path / "r", again, reuse=reuse)
+    write_metadata_tarball(tmp_path / "r", again, reuse=[reuse])
     assert reuse.copied_bytes == 0  # the damaged stream was not copied
     fresh = tmp_path / "c.tar.xz"
     write_metadata_tarball(tmp_path / "r", fresh)
@@ -94,6 +94,6 @@ def test_a_member_longer_than_a_block_is_several_streams_the_same_on_any_core_co
         assert member is not None and member.read() == body
     again = tmp_path / "again.tar.xz"
     reuse = Reusable(outputs[1], segments)
-    write_metadata_tarball(tmp_path / "r", again, reuse=reuse)
+    write_metadata_tarball(tmp_path / "r", again, reuse=[reuse])
     assert reuse.copied_bytes == sum(s.raw_length for s in segments) and again.read_bytes() == data
     assert subprocess.run(["xz", "-t", str(again)]).returncode == 0
