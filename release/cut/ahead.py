@@ -30,10 +30,10 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class AheadOutcome:
-    """What a step's ahead work did: its wall time, the bytes its read calls returned, and its error."""
+    """What a step's ahead work did: its wall time and its error. Its bytes read are the cut's once `finish`
+    has reaped it (the kernel adds a reaped child's I/O counters to its parent's, as in `bytes_read`)."""
 
     seconds: float
-    bytes_read: int
     error: str = ""
 
 
@@ -45,7 +45,8 @@ class _Running:
 
 
 def bytes_read() -> int:
-    """Bytes this process's read calls have returned so far (0 where /proc does not say)."""
+    """Bytes this process's read calls have returned so far, its reaped children's included (0 where /proc
+    does not say)."""
     try:
         with open("/proc/self/io", "rb") as handle:
             return int(handle.readline().split()[1])  # the first line is rchar
@@ -71,7 +72,7 @@ def _child(work: Callable[[], None], results: Connection, parent: int) -> None:
         work()
     except Exception as exc:  # noqa: BLE001  # reported to the step, which then does the work itself
         error = f"{type(exc).__name__}: {exc}"
-    results.send((error, bytes_read()))
+    results.send(error)
 
 
 class AheadWork:
@@ -104,12 +105,13 @@ class AheadWork:
         if running is None:
             return None
         try:
-            error, read = running.results.recv()
+            error = running.results.recv()
         except EOFError:  # it died without a word (killed, out of memory)
-            error, read = f"ended with exit code {running.process.exitcode}", 0
+            running.process.join()
+            error = f"ended with exit code {running.process.exitcode}"
         running.process.join()
         running.results.close()
-        return AheadOutcome(round(time.monotonic() - running.started, 3), read, error)
+        return AheadOutcome(round(time.monotonic() - running.started, 3), error)
 
     def stop(self, name: str) -> None:
         """Stop `name`'s ahead work (its step will not run): SIGTERM, then SIGKILL after STOP_GRACE."""

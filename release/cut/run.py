@@ -215,9 +215,8 @@ def run_cut(
                 result = step.run(context)
                 outcome.status, outcome.summary = "done", result.summary
                 outcome.seconds = round(time.monotonic() - started, 3)
-                outcome.bytes_read = bytes_read() - read_before
+                outcome.bytes_read = bytes_read() - read_before  # the ahead work's too: reaped in the step
                 if done_ahead is not None:
-                    outcome.bytes_read += done_ahead.bytes_read
                     outcome.ahead_seconds, outcome.ahead_error = done_ahead.seconds, done_ahead.error
                 kept.append(_recorded(output, step, fingerprint, result, outcome.seconds))
                 _give_back_memory()
