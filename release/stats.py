@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, SUBSET_RANK, ParsedPath, parse_path
@@ -141,23 +141,61 @@ def _rating_letters(dialects: dict[str, str]) -> tuple[str, ...]:
     return rating_letters(Dialect.NEW if Dialect.NEW.value in dialects.values() else Dialect.OLD)
 
 
-def collect_stats(root: Path, manifest: Path | None = None, progress: ProgressFn = no_progress) -> ReleaseStats:
-    """Compute the release statistics of `root` (files from `manifest` when given)."""
+class PostStats(BaseModel):
+    """The posts' half of `ReleaseStats` (no file is needed for it), with the chunks it was counted from."""
+
+    model_config = ConfigDict(frozen=True)
+    chunks: dict[str, tuple[int, int]]  # chunk name -> (size, mtime_ns): `is_current` compares them
+    posts: int
+    deleted_posts: int
+    tag_instances: int
+    unique_tags: int
+    mean_tags_per_post: float
+    top_tags: list[tuple[str, int]]
+    ratings: dict[str, int]
+    earliest_upload: str | None
+    latest_upload: str | None
+    uploads_per_year: dict[str, int]
+    posts_with_duplicate_tags: int
+    malformed_lines: int
+    rows_without_id: int
+    dialects: dict[str, Dialect]
+
+    def is_current(self, root: Path) -> bool:
+        """Whether `root`'s chunks are still the ones counted (names, sizes, mtimes: unchanged files)."""
+        return self.chunks == _identity(release_chunks(root))
+
+
+def _identity(chunks: list[Path]) -> dict[str, tuple[int, int]]:
+    return {chunk.name: (st.st_size, st.st_mtime_ns) for chunk in chunks for st in [chunk.stat()]}
+
+
+def collect_stats(
+    root: Path, manifest: Path | None = None, progress: ProgressFn = no_progress, posts: PostStats | None = None
+) -> ReleaseStats:
+    """Compute the release statistics of `root` (files from `manifest` when given; posts from `posts`, counted
+    earlier, when its chunks are still the root's)."""
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
     subsets, exts = count_files(root, manifest, Ticker(progress, "files"))
+    if posts is None or not posts.is_current(root):
+        posts = collect_post_stats(root, progress)
+    return ReleaseStats(root=str(root), subsets=subsets, extensions=exts, **posts.model_dump(exclude={"chunks"}))
+
+
+def collect_post_stats(root: Path, progress: ProgressFn = no_progress) -> PostStats:
+    """Count the posts of `root`'s own metadata chunks: tags, ratings, uploads."""
     chunks = release_chunks(root)
+    identity = _identity(chunks)
     tally = _PostTally()
-    ticker = Ticker(progress, "metadata", bytes_total=sum(c.stat().st_size for c in chunks))
+    ticker = Ticker(progress, "metadata", bytes_total=sum(size for size, _ in identity.values()))
     posts = PostReader(chunks, ticker)
     for post in posts:
         tally.add(post)
     ticker.finish()
     top = heapq.nsmallest(TOP_TAGS, tally.tags.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ReleaseStats(
-        root=str(root),
-        subsets=subsets,
-        extensions=exts,
+    return PostStats(
+        chunks=identity,
         posts=tally.posts,
         deleted_posts=tally.deleted,
         tag_instances=tally.instances,

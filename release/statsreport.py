@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from release.atomic import OutputSet, atomic_output, write_text_atomic
-from release.stats import ReleaseStats
+from release.stats import PostStats, ReleaseStats
 
 
 def _size(n: float) -> str:
@@ -64,22 +64,40 @@ def write_notes(stats: ReleaseStats, name: str, output: Path, outputs: OutputSet
     write_text_atomic(output, release_notes(stats, name), outputs)
 
 
-def write_plots(stats: ReleaseStats, folder: Path, outputs: OutputSet | None = None) -> list[Path]:
+PLOTS = ("uploads-per-year.png", "top-tags.png", "ratings.png")
+
+
+def write_plots(stats: ReleaseStats | PostStats, folder: Path, outputs: OutputSet | None = None) -> list[Path]:
     """uploads-per-year.png, top-tags.png and ratings.png in `folder`, appearing together (with `outputs`:
-    when that set commits, together with the rest of it)."""
+    when that set commits, together with the rest of it). They show posts only."""
     with contextlib.ExitStack() as stack:
         outs = outputs if outputs is not None else stack.enter_context(OutputSet())
         return _write_plots(stats, folder, outs)
 
 
-def _write_plots(stats: ReleaseStats, folder: Path, outputs: OutputSet) -> list[Path]:
+def copy_plots(source: Path, folder: Path) -> list[Path] | None:
+    """The plots `write_plots` drew earlier into `source`, copied into `folder` together; None (and nothing
+    written) when one is missing."""
+    try:
+        drawn = {name: (source / name).read_bytes() for name in PLOTS}
+    except OSError:
+        return None
+    with OutputSet() as outputs:
+        outputs.folder(folder)
+        for name, data in drawn.items():
+            with atomic_output(folder / name, outputs) as out:
+                out.write(data)
+    return [folder / name for name in PLOTS]
+
+
+def _write_plots(stats: ReleaseStats | PostStats, folder: Path, outputs: OutputSet) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     outputs.folder(folder)
-    charts = {
+    charts = {  # in PLOTS' order
         "uploads-per-year.png": (
             "Uploads per year",
             list(stats.uploads_per_year),

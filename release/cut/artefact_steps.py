@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from release.layout import SUBSET_RANK
 from release.tarball import Reusable, Segment
 
 METADATA_TARBALL = "metadata.json.tar.xz"
+STATS_AHEAD = "stats-ahead"  # in .cut/: the posts' figures and plots, made ahead of the stats step
+POST_STATS = "post-stats.json"
 SEGMENTS = "metadata-tarball-segments.json"
 
 
@@ -100,16 +103,41 @@ def _rsync(context: CutContext) -> StepResult:
 
 
 def _stats(context: CutContext) -> StepResult:
-    from release.stats import collect_stats
-    from release.statsreport import write_notes, write_plots
+    """Statistics, notes and plots. The posts' figures and the plots (posts only) were made ahead of this
+    step (`_stats_ahead`) when its chunks are still the root's; the files are counted from the manifest."""
+    from release.stats import PostStats, collect_stats
+    from release.statsreport import copy_plots, write_notes, write_plots
 
-    stats = collect_stats(context.root, context.manifest, context.progress)
+    ahead = context.reports / STATS_AHEAD
+    try:
+        posts: PostStats | None = PostStats.model_validate_json((ahead / POST_STATS).read_bytes())
+    except (OSError, ValueError):
+        posts = None
+    current = posts is not None and posts.is_current(context.root)
+    stats = collect_stats(context.root, context.manifest, context.progress, posts if current else None)
     written = [write_json(context.reports / "stats.json", stats)]
     notes = context.output / "RELEASE-NOTES.md"
     write_notes(stats, context.release.spec.name, notes)
-    written += [notes, *write_plots(stats, context.output / "plots")]
-    summary = {"posts": stats.posts, "tag_instances": stats.tag_instances, "unique_tags": stats.unique_tags}
-    return StepResult(written, summary)
+    plots = (copy_plots(ahead, context.output / "plots") if current else None) or write_plots(
+        stats, context.output / "plots"
+    )
+    shutil.rmtree(ahead, ignore_errors=True)
+    summary = {"posts": stats.posts, "tag_instances": stats.tag_instances, "unique_tags": stats.unique_tags,
+               "counted_ahead": current}  # fmt: skip
+    return StepResult([*written, notes, *plots], summary)
+
+
+def _stats_ahead(context: CutContext) -> None:
+    """The posts' figures and the plots, made while the steps before `stats` run (they need only the
+    metadata in place): the plots first, then the figures, so figures that are there have their plots."""
+    from release.stats import collect_post_stats
+    from release.statsreport import write_plots
+
+    folder = context.reports / STATS_AHEAD
+    (folder / POST_STATS).unlink(missing_ok=True)  # figures from an earlier run must not outlive its plots
+    posts = collect_post_stats(context.root)
+    write_plots(posts, folder)
+    write_text_atomic(folder / POST_STATS, posts.model_dump_json() + "\n")
 
 
 def _checksums(context: CutContext) -> StepResult:
@@ -166,6 +194,8 @@ TARBALLS = Step(
     ahead=_tarballs_ahead, ahead_after="metadata",
 )  # fmt: skip
 RSYNC = Step("rsync", "rsync lists and rsyncd.conf", ("rsync", "final_id"), _rsync)
-STATS = Step("stats", "statistics, plots and release notes", ("name",), _stats)
+STATS = Step(
+    "stats", "statistics, plots and release notes", ("name",), _stats, ahead=_stats_ahead, ahead_after="metadata"
+)
 CHECKSUMS_STEP = Step("checksums", "SHA256SUMS of every artefact", ("signing_key",), _checksums, _checksums_plan)
 PUBLISH = Step("publish", "publish (S3, seedboxes)", ("publish",), _publish, _publish_plan, _publish_wanted)

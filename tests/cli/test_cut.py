@@ -16,6 +16,8 @@ import pytest
 
 from release.cut.signing import artefacts, listed_together
 from release.scan import scan_root
+from release.stats import collect_stats
+from release.statsreport import PLOTS, write_plots
 from tests.conftest import Dataset
 
 ALLOW = [
@@ -112,6 +114,16 @@ def test_cut_then_next_year_incremental_then_nothing_to_do(workdir: Callable[[tu
     assert all(t["summary"]["tar_bytes_compressed_ahead"] > 0 for t in tarballs)
     assert tarballs[1]["summary"]["tar_bytes_copied"] > 0
     assert not list((folder / "out").glob("*/.cut/metadata-ahead*"))
+    # the posts' figures and the plots too: the same as counted and drawn now, in one go
+    assert all(
+        next(s for s in run["steps"] if s["name"] == "stats")["summary"]["counted_ahead"] for run in (first, second)
+    )
+    out18 = folder / "out" / "danbooru2018"
+    now = collect_stats(folder / "root2018", out18 / "danbooru2018.manifest.jsonl.zst")
+    assert (out18 / ".cut" / "stats.json").read_text() == now.model_dump_json(indent=2) + "\n"
+    write_plots(now, folder / "plots-now")
+    assert all((out18 / "plots" / n).read_bytes() == (folder / "plots-now" / n).read_bytes() for n in PLOTS)
+    assert not list((folder / "out").glob("*/.cut/stats-ahead"))
     derived = [next(s for s in run["steps"] if s["name"] == "derive")["summary"] for run in (first, second)]
     assert derived[1]["skipped_earlier"] > 0  # last year's unchanged non-images were not opened again
     assert sum(derived[1]["skipped"].values()) >= derived[1]["skipped_earlier"]

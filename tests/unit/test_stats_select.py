@@ -11,7 +11,7 @@ import pytest
 
 from release.build import build_manifest
 from release.select import Query, select
-from release.stats import collect_stats
+from release.stats import collect_post_stats, collect_stats
 from release.statsreport import release_notes, write_plots
 from tests.conftest import Dataset
 
@@ -100,3 +100,16 @@ def test_file_counts_from_the_manifest_equal_those_of_a_walk(tree_copy: Callable
     assert listed.extensions == walked.extensions and listed.subsets == walked.subsets
     assert {"JPG", "gz", "txt", "original/0002/2"} <= set(walked.extensions["original"])
     assert "png" in walked.extensions["512px"]
+
+
+def test_posts_counted_earlier_are_used_only_while_their_chunks_are_unchanged(tree_copy: Callable[[int], Path]) -> None:
+    root = tree_copy(2018)
+    earlier = collect_post_stats(root)
+    assert earlier.is_current(root)
+    assert collect_stats(root, posts=earlier) == collect_stats(root)
+    chunk = sorted((root / "metadata").glob("2018*"))[0]
+    lines = chunk.read_bytes().splitlines(keepends=True)
+    chunk.write_bytes(b"".join(lines[1:]))  # one post fewer
+    assert not earlier.is_current(root)
+    again = collect_stats(root, posts=earlier)
+    assert again.posts == earlier.posts - 1 and again == collect_stats(root)
