@@ -35,6 +35,7 @@ class AheadOutcome:
 
     seconds: float
     error: str = ""
+    peak_rss: int = 0  # bytes: the child's peak resident memory (what it shares with the cut included)
 
 
 @dataclass
@@ -52,6 +53,18 @@ def bytes_read() -> int:
             return int(handle.readline().split()[1])  # the first line is rchar
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM; 0 where /proc does not say)."""
+    try:
+        with open("/proc/self/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
 
 
 def _exit_on(signum: int, _frame: FrameType | None) -> None:
@@ -72,7 +85,7 @@ def _child(work: Callable[[], None], results: Connection, parent: int) -> None:
         work()
     except Exception as exc:  # noqa: BLE001  # reported to the step, which then does the work itself
         error = f"{type(exc).__name__}: {exc}"
-    results.send(error)
+    results.send((error, peak_rss()))
 
 
 class AheadWork:
@@ -105,13 +118,13 @@ class AheadWork:
         if running is None:
             return None
         try:
-            error = running.results.recv()
+            error, peak = running.results.recv()
         except EOFError:  # it died without a word (killed, out of memory)
             running.process.join()
-            error = f"ended with exit code {running.process.exitcode}"
+            error, peak = f"ended with exit code {running.process.exitcode}", 0
         running.process.join()
         running.results.close()
-        return AheadOutcome(round(time.monotonic() - running.started, 3), error)
+        return AheadOutcome(round(time.monotonic() - running.started, 3), error, peak)
 
     def stop(self, name: str) -> None:
         """Stop `name`'s ahead work (its step will not run): SIGTERM, then SIGKILL after STOP_GRACE."""

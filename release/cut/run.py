@@ -85,6 +85,7 @@ class StepOutcome(BaseModel):
     # (not in `seconds`), and its error when it failed (the step then did that work itself)
     ahead_seconds: float = 0.0
     ahead_error: str = ""
+    ahead_peak_rss: int = 0  # bytes, of the child it ran in
 
 
 class CutReport(BaseModel):
@@ -218,6 +219,7 @@ def run_cut(
                 outcome.bytes_read = bytes_read() - read_before  # the ahead work's too: reaped in the step
                 if done_ahead is not None:
                     outcome.ahead_seconds, outcome.ahead_error = done_ahead.seconds, done_ahead.error
+                    outcome.ahead_peak_rss = done_ahead.peak_rss
                 kept.append(_recorded(output, step, fingerprint, result, outcome.seconds))
                 _give_back_memory()
                 state = CutState(release=spec.name, steps=kept)

@@ -93,7 +93,7 @@ def test_ahead_work_reports_its_error_and_its_reads_count_once_reaped(tmp_path: 
         done, failed = ahead.finish("copy"), ahead.finish("fail")
         assert bytes_read() - before >= 1 << 20  # reaped: its reads count as the step's that waited for it
         assert ahead.finish("never started") is None
-    assert done is not None and done.seconds > 0 and not done.error
+    assert done is not None and done.seconds > 0 and not done.error and done.peak_rss > 1 << 20
     assert (tmp_path / "copy").read_bytes() == source.read_bytes()
     assert failed is not None and failed.error == "ValueError: no export"
 
