@@ -34,6 +34,8 @@ from bench_hashing import CLI, HERE, emit_section  # noqa: E402
 
 START, END = "<!-- cut:start -->", "<!-- cut:end -->"
 TINY_START, TINY_END = "<!-- cut-tiny:start -->", "<!-- cut-tiny:end -->"  # --tiny has its own section
+SIZED_START, SIZED_END = "<!-- cut-sized:start -->", "<!-- cut-sized:end -->"  # and another --mean-size
+DEFAULT_MEAN_SIZE = 200_000
 DROP = "sync; echo 3 > /proc/sys/vm/drop_caches"
 ALLOW = [
     "type_mismatch", "truncated", "empty", "wrong_bucket", "file_without_metadata", "metadata_without_file",
@@ -45,7 +47,11 @@ NEW_ONLY = (
     "rsync -a --delete --exclude /512px --exclude /original {source}/ {tree}/ && "
     "rsync -a --ignore-existing {source}/original/ {tree}/original/"
 )
-MEASURED = '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; exit $status'
+# `times`: the shell's, then its reaped children's user and system CPU time
+MEASURED = (
+    '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; '
+    'times | tail -1 | sed "s/^/cpu: /"; exit $status'
+)
 
 
 def release_file(work: Path, year: int) -> Path:
@@ -77,22 +83,30 @@ def measured_cut(work: Path, year: int, cold: bool) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"cut {year} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     io = dict(line.split(": ") for line in done.stdout.split("\n") if line)
-    return {"wall": wall, "rchar": int(io["rchar"]), "read_bytes": int(io["read_bytes"]),
+    cpu = sum(_seconds(t) for t in io["cpu"].split())
+    return {"wall": wall, "rchar": int(io["rchar"]), "read_bytes": int(io["read_bytes"]), "cpu": cpu,
             "report": json.loads(report.read_text())}  # fmt: skip
+
+
+def _seconds(text: str) -> float:
+    """bash `times`' "1m2.345s" in seconds."""
+    minutes, _, rest = text.partition("m")
+    return int(minutes) * 60 + float(rest.rstrip("s"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--posts", type=int, default=20_000)
-    parser.add_argument("--mean-size", type=int, default=200_000)
+    parser.add_argument("--mean-size", type=int, default=DEFAULT_MEAN_SIZE)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="files of a few bytes (synth --tiny)")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     if args.quick:
         args.posts = 2_000
-    name = f"{args.posts}-tiny" if args.tiny else f"{args.posts}"
+    sized = not args.tiny and args.mean_size != DEFAULT_MEAN_SIZE  # its own trees and section
+    name = f"{args.posts}-tiny" if args.tiny else f"{args.posts}-{args.mean_size}" if sized else f"{args.posts}"
     data = args.work / f"cut-synth-{name}"
     if not (data / "2019").is_dir():
         shutil.rmtree(data, ignore_errors=True)
@@ -116,7 +130,7 @@ def main() -> None:
     second = measured_cut(work, 2019, cold)
     subprocess.run(NEW_ONLY.format(source=data / "2019", tree=alone / "tree"), shell=True, check=True)
     third = measured_cut(alone, 2019, cold)
-    start, end = (TINY_START, TINY_END) if args.tiny else (START, END)
+    start, end = (TINY_START, TINY_END) if args.tiny else (SIZED_START, SIZED_END) if sized else (START, END)
     emit_section(args.results, start, end, _lines(args, first, {"synth": second, "new only": third}, cold))
 
 
@@ -153,7 +167,8 @@ def _mb(step: dict[str, Any]) -> str:
 def _run_row(label: str, run: dict[str, Any]) -> str:
     read = _steps(run)["read"]["summary"]
     return (
-        f"| {label} | {run['wall']:.1f} | {run['rchar'] / 1e6:,.0f} MB | {run['read_bytes'] / 1e6:,.0f} MB | "
+        f"| {label} | {run['wall']:.1f} | {run['cpu']:.1f} | {run['rchar'] / 1e6:,.0f} MB | "
+        f"{run['read_bytes'] / 1e6:,.0f} MB | "
         f"{read['hashed_bytes'] / 1e6:,.0f} MB | {read.get('piece_bytes_hashed', 0) / 1e6:,.0f} MB |"
     )
 
@@ -163,21 +178,25 @@ def _lines(args: argparse.Namespace, first: dict[str, Any], nexts: dict[str, dic
     ratios = [
         f"- next year, {label}: **{run['wall'] / first['wall']:.1%} of the full cut's time**, "
         f"**{run['rchar'] / first['rchar']:.1%} of its bytes read** "
-        f"({run['read_bytes'] / first['read_bytes']:.1%} of its bytes from disk); target ≤ 10% each."
+        f"({run['read_bytes'] / first['read_bytes']:.1%} of its bytes from disk, {run['cpu'] / first['cpu']:.1%} of "
+        "its CPU time); target ≤ 10% each."
         for label, run in nexts.items()
     ]
     return [
         f"## The yearly cut, full and incremental{', tiny files' if args.tiny else ''} (`python3 "
         f"benchmarks/bench_cut.py{' --quick' if args.quick else ''}"
-        f"{f' --posts {args.posts} --tiny' if args.tiny else ''}`, {time.strftime('%Y-%m-%d')})\n",
+        f"{f' --posts {args.posts} --tiny' if args.tiny else ''}"
+        f"{f' --mean-size {args.mean_size}' if args.mean_size != DEFAULT_MEAN_SIZE and not args.tiny else ''}`, "
+        f"{time.strftime('%Y-%m-%d')})\n",
         f"`synth --years 2000-2019 {_synth_size(args)}`: the 2018 tree has "
         f"{read[0]['files']:,} files ({read[0]['bytes'] / 1e9:.2f} GB), 2019 {read[1]['files']:,} "
         f"({read[1]['bytes'] / 1e9:.2f} GB, {read[1]['files'] / read[0]['files'] - 1:.1%} more files). Every step of "
         f"`cut` (derive included); page cache "
         f"{'dropped before each cut' if cold else 'warm (dropping it is not permitted here)'}. Next year twice, "
         "from the same state: synth's 2019 (new files, takedowns, replaced files) and its new files alone.\n",
-        "| cut | wall s | read calls (rchar) | from disk (read_bytes) | hashed in the read step | pieces hashed |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| cut | wall s | CPU s (user + system) | read calls (rchar) | from disk (read_bytes) "
+        "| hashed in the read step | pieces hashed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         _run_row("full (2018)", first),
         *(_run_row(f"next year (2019), {label}", run) for label, run in nexts.items()),
         "",
