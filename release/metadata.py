@@ -302,6 +302,26 @@ class IdSet:
         self._bits[byte] |= mask
         return True
 
+    def add_many(self, values: np.ndarray) -> None:
+        """Add every one of `values` (non-negative)."""
+        if not len(values):
+            return
+        need = int(values.max()) // 8 + 1
+        if need > len(self._bits):
+            self._bits.extend(bytes(max(need - len(self._bits), len(self._bits))))
+        bits = np.frombuffer(self._bits, np.uint8)
+        np.bitwise_or.at(bits, values // 8, np.left_shift(1, values % 8).astype(np.uint8))
+        del bits  # the bytearray can grow again only once no array views it
+
+    def contains_many(self, values: np.ndarray) -> np.ndarray:
+        """Which of `values` (non-negative) are in the set."""
+        bits = np.frombuffer(bytes(self._bits), np.uint8)
+        byte = values // 8
+        inside = byte < len(bits)
+        found = np.zeros(len(values), bool)
+        found[inside] = (bits[byte[inside]] >> (values[inside] % 8).astype(np.uint8)) & 1 == 1
+        return found
+
     def __contains__(self, value: int) -> bool:
         byte, bit = divmod(value, 8)
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))

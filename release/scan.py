@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -13,13 +14,13 @@ from pydantic import BaseModel
 
 from release.errors import BadInput
 from release.hashindex import lookup
-from release.layout import image_path, parse_path
-from release.manifest.merge import unchanged_key
+from release.layout import IMAGE_SUBSETS, SUBSET_RANK, image_path, parse_path
 from release.metadata import IdSet, duplicate_tags, export_chunks, read_chunk
+from release.pathcols import layout_of
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, read_head_tail, sniff, type_matches
 from release.textio import earlier_lines
-from release.walk import UNDECODABLE, WalkEntry, walk
+from release.walk import FILE_KIND, Listing, WalkEntry, span_text, walk_listings
 
 MAX_KEPT = 1000  # findings of one kind kept in the report (the count is always whole)
 CONTENT_KINDS = ("type_mismatch", "truncated")  # what reading a file's head and tail finds
@@ -84,7 +85,7 @@ class EarlierScan:
         from release.manifest.keyed import key_set, manifest_keys
 
         self.keys = key_set(manifest_keys(columns) for columns in column_chunks(manifest, None))
-        self.findings: dict[str, list[tuple[str, str]]] = {}
+        self.findings: dict[bytes, list[tuple[str, str]]] = {}  # by path
         for where, item in earlier_lines(findings, "the earlier scan's findings"):
             self._finding(where, item)
 
@@ -92,12 +93,14 @@ class EarlierScan:
         if not (isinstance(item, dict) and isinstance(item.get("path"), str) and item.get("kind") in KINDS):
             raise BadInput(where, "not a scan finding", "delete the file to read every file again")
         if item["kind"] in CONTENT_KINDS:
-            self.findings.setdefault(item["path"], []).append((item["kind"], str(item.get("detail", ""))))
+            path = item["path"].encode("utf-8", "surrogateescape")
+            self.findings.setdefault(path, []).append((item["kind"], str(item.get("detail", ""))))
 
-    def unchanged(self, entry: WalkEntry) -> bool:
-        """Whether the earlier release had this file with the same size and mtime."""
-        key = unchanged_key(entry.path.encode("utf-8", "surrogateescape"), entry.size, entry.mtime_ns)
-        return bool(lookup(self.keys, np.array([key], np.uint64))[0] >= 0)
+    def unchanged(self, paths: list[bytes], sizes: np.ndarray, mtimes: np.ndarray) -> np.ndarray:
+        """Which of these files the earlier release had with the same size and mtime."""
+        from release.manifest.keyed import path_keys
+
+        return lookup(self.keys, path_keys(paths, sizes, mtimes)) >= 0
 
 
 class _Scanner:
@@ -153,70 +156,123 @@ class _Scanner:
                     self.note("metadata_duplicate_tag", where, f"id {post_id}: {', '.join(dupes)}")
         return True
 
-    def visit(self, entry: WalkEntry, have_metadata: bool) -> None:
+    def visit(self, listing: Listing, have_metadata: bool) -> None:
+        """Every entry of one listing of the walk: the files the layout accepts on whole columns, any other
+        entry one by one; the findings in walk order, a file's in the order its checks make them."""
+        events: list[tuple[int, str, str, str]] = []  # (row, kind, path, detail): sorted by row (stably) at the end
+        root = str(self.root)
+        for row in np.flatnonzero(listing.kinds != FILE_KIND).tolist():
+            self._other(listing.entry(row, root), _at(events, row))
+        rows, blob, ends = listing.files()
+        sizes = listing.sizes[rows]
+        self.files += len(rows)
+        self.bytes += int(sizes.sum())
+        layout = layout_of(blob, ends, lambda n: span_text(blob, ends, n))
+        for n in np.flatnonzero(~layout.conforming).tolist():
+            self._file(listing.entry(int(rows[n]), root), have_metadata, _at(events, int(rows[n])))
+        fine = np.flatnonzero(layout.conforming)
+        for rank, count in zip(*np.unique(layout.rank[fine], return_counts=True), strict=True):
+            self.by_subset[SUBSET_NAMES[int(rank)]] += int(count)
+        images = fine[np.isin(layout.rank[fine], IMAGE_RANKS)]
+        originals = images[layout.rank[images] == SUBSET_RANK["original"]]
+        self.file_ids.add_many(layout.ids[originals])
+        self.sfw_ids.add_many(layout.ids[images[layout.rank[images] == SUBSET_RANK["512px"]]])
+        if have_metadata:
+            for n in originals[~self.meta_ids.contains_many(layout.ids[originals])].tolist():
+                events.append((int(rows[n]), "file_without_metadata", span_text(blob, ends, n), f"id {layout.ids[n]}"))
+        self._contents(listing, rows[images], events)
+        events.sort(key=lambda event: event[0])
+        for _, kind, path, detail in events:
+            self.note(kind, path, detail)
+        self.ticker.add(len(rows), int(sizes.sum()))
+
+    def _other(self, entry: WalkEntry, note: Note) -> None:
         if entry.kind == "error":
-            self.note("unreadable", entry.path, entry.detail or "")
+            note("unreadable", entry.path, entry.detail or "")
         elif entry.kind == "symlink":
-            self._symlink(entry)
+            target = entry.detail or ""
+            resolved = os.path.normpath(os.path.join(os.path.dirname(entry.path), target))
+            escapes = os.path.isabs(target) or resolved == ".." or resolved.startswith("../")
+            note("symlink_escape" if escapes else "symlink", entry.path, f"-> {target}")
         elif entry.kind == "special":
-            self.note("special_file", entry.path)
-        elif entry.kind == UNDECODABLE:
-            self.note("undecodable_name", entry.path, entry.detail or "")
+            note("special_file", entry.path, "")
         else:
-            self.files += 1
-            self.bytes += entry.size
-            self._file(entry, have_metadata)
-            self.ticker.add(1, entry.size)
+            note("undecodable_name", entry.path, entry.detail or "")
 
-    def _symlink(self, entry: WalkEntry) -> None:
-        target = entry.detail or ""
-        resolved = os.path.normpath(os.path.join(os.path.dirname(entry.path), target))
-        if os.path.isabs(target) or resolved == ".." or resolved.startswith("../"):
-            self.note("symlink_escape", entry.path, f"-> {target}")
-        else:
-            self.note("symlink", entry.path, f"-> {target}")
-
-    def _file(self, entry: WalkEntry, have_metadata: bool) -> None:
+    def _file(self, entry: WalkEntry, have_metadata: bool, note: Note) -> None:
+        """A file the layout's columns do not settle: parse_path decides."""
         parsed = parse_path(entry.path)
         self.by_subset[parsed.subset] += 1
         if parsed.problem is not None:
-            self.note(parsed.problem, entry.path, _detail(parsed.problem, parsed.bucket, parsed.id))
-        if parsed.subset not in ("original", "512px") or parsed.id is None:
+            note(parsed.problem, entry.path, _detail(parsed.problem, parsed.bucket, parsed.id))
+        if parsed.subset not in IMAGE_SUBSETS or parsed.id is None:
             return
         if parsed.subset == "original":
             self.file_ids.add(parsed.id)
             if have_metadata and parsed.id not in self.meta_ids:
-                self.note("file_without_metadata", entry.path, f"id {parsed.id}")
+                note("file_without_metadata", entry.path, f"id {parsed.id}")
         else:
             self.sfw_ids.add(parsed.id)
         if parsed.ext is not None and parsed.problem != "bad_extension":
-            self._content(entry, parsed.ext)
+            path = entry.path.encode("utf-8", "surrogateescape")
+            self._content(path, entry.size, entry.mtime_ns, parsed.ext, note)
 
-    def _content(self, entry: WalkEntry, ext: str) -> None:
-        if entry.size == 0:
-            self.note("empty", entry.path)
+    def _contents(self, listing: Listing, rows: np.ndarray, events: list[tuple[int, str, str, str]]) -> None:
+        """The content checks of image files the layout accepts (listing `rows`): empty, else carried from
+        the earlier scan when unchanged, else read."""
+        sizes, mtimes = listing.sizes[rows], listing.mtimes[rows]
+        paths = listing.paths(rows)
+        if self.earlier is not None:
+            unchanged = self.earlier.unchanged(paths, sizes, mtimes) & (sizes > 0)
+            self.carried += int(unchanged.sum())
+            for n in np.flatnonzero(unchanged).tolist():
+                for found, detail in self.earlier.findings.get(paths[n], ()):
+                    events.append((int(rows[n]), found, os.fsdecode(paths[n]), detail))
+            left = np.flatnonzero(~unchanged).tolist()
+        else:
+            left = list(range(len(rows)))
+        for n in left:
+            path = paths[n]
+            ext = path.rsplit(b".", 1)[1].decode()  # the layout accepted it: ID.ext
+            self._content(path, int(sizes[n]), int(mtimes[n]), ext, _at(events, int(rows[n])), carry=False)
+
+    def _content(self, raw: bytes, size: int, mtime_ns: int, ext: str, note: Note, carry: bool = True) -> None:
+        path = os.fsdecode(raw)
+        if size == 0:
+            note("empty", path, "")
             return
-        if self.earlier is not None and self.earlier.unchanged(entry):
-            for found, detail in self.earlier.findings.get(entry.path, ()):
-                self.note(found, entry.path, detail)
+        earlier = self.earlier if carry else None
+        if earlier is not None and earlier.unchanged([raw], np.array([size]), np.array([mtime_ns]))[0]:
+            for found, detail in earlier.findings.get(raw, ()):
+                note(found, path, detail)
             self.carried += 1
             return
         try:
-            head, tail = read_head_tail(os.path.join(self.root, entry.path), entry.size)
+            head, tail = read_head_tail(os.path.join(self.root, path), size)
         except OSError as exc:
-            self.note("unreadable", entry.path, exc.strerror or str(exc))
+            note("unreadable", path, exc.strerror or str(exc))
             return
         kind = sniff(head)
         if not type_matches(ext, kind):
-            self.note("type_mismatch", entry.path, f"extension {ext}, content {kind}")
+            note("type_mismatch", path, f"extension {ext}, content {kind}")
         if kind is not None and is_truncated(kind, tail):
-            self.note("truncated", entry.path, f"{kind} without its end marker")
+            note("truncated", path, f"{kind} without its end marker")
 
     def orphans(self) -> None:
         for post_id in self.meta_ids.difference(self.file_ids):
             self.note("metadata_without_file", f"id {post_id}", "no original/ file with this ID")
         for post_id in self.sfw_ids.difference(self.file_ids):
             self.note("sfw_without_original", image_path("512px", post_id, "jpg"), f"id {post_id}")
+
+
+Note = Callable[[str, str, str], None]  # kind, path, detail
+SUBSET_NAMES = {rank: name for name, rank in SUBSET_RANK.items()}
+IMAGE_RANKS = [SUBSET_RANK[subset] for subset in IMAGE_SUBSETS]
+
+
+def _at(events: list[tuple[int, str, str, str]], row: int) -> Note:
+    """A `Note` that files its findings under listing row `row`."""
+    return lambda kind, path, detail: events.append((row, kind, path, detail))
 
 
 def _detail(problem: str, bucket: int | None, post_id: int | None) -> str:
@@ -244,8 +300,8 @@ def scan_root(
         raise BadInput(unknown[0], f"unknown finding kind; known kinds: {', '.join(KINDS)}")
     scanner = _Scanner(root, progress, findings_out, earlier)
     have_metadata = scanner.read_metadata()
-    for entry in walk(str(root)):
-        scanner.visit(entry, have_metadata)
+    for listing in walk_listings(str(root)):
+        scanner.visit(listing, have_metadata)
     if have_metadata:
         scanner.orphans()
     scanner.ticker.finish()

@@ -44,7 +44,7 @@ class WalkEntry:
 
 
 KINDS = ("file", "symlink", "special", UNDECODABLE, "dir", "error")  # _listing's kind codes, in order
-FILE_KIND, ERROR_KIND = KINDS.index("file"), KINDS.index("error")
+FILE_KIND, ERROR_KIND, DIR_KIND = KINDS.index("file"), KINDS.index("error"), KINDS.index("dir")
 
 
 class Listing(NamedTuple):
@@ -59,6 +59,20 @@ class Listing(NamedTuple):
     def path(self, row: int) -> str:
         """Entry `row`'s path as text (surrogate escapes where it is not UTF-8)."""
         return span_text(self.blob, self.ends, row)
+
+    def paths(self, rows: np.ndarray) -> list[bytes]:
+        """The paths of entries `rows`, as bytes."""
+        starts = np.concatenate(([0], self.ends[:-1]))
+        blob = self.blob
+        return [blob[start:end] for start, end in zip(starts[rows].tolist(), self.ends[rows].tolist(), strict=True)]
+
+    def take(self, rows: np.ndarray) -> Listing:
+        """The listing of entries `rows` only, in that order."""
+        starts = np.concatenate(([0], self.ends[:-1]))
+        spans = np.stack((starts[rows], self.ends[rows]), axis=1)
+        blob = _records.concat_spans(self.blob, spans.astype(np.int64).tobytes())
+        ends = np.cumsum(self.ends[rows] - starts[rows]).astype(np.int64)
+        return Listing(blob, ends, self.sizes[rows], self.mtimes[rows], self.kinds[rows])
 
     def files(self) -> tuple[np.ndarray, bytes, np.ndarray]:
         """(rows, paths blob, end offsets) of the regular files: the listing's own blob when all are files."""
@@ -145,6 +159,35 @@ def walk(root: str, top: str = "") -> Iterator[WalkEntry]:
                 stack.append(iter(list_dir(root, entry.path)))
             except OSError as exc:
                 yield WalkEntry(entry.path, "error", detail=exc.strerror or str(exc))
+
+
+def walk_listings(root: str, batch: int = 64) -> Iterator[Listing]:
+    """`walk(root)` as listings, in the same order and with the same entries (no folder rows): many
+    entries a call, classified in C. The root and each top-level folder are listed one level at a time;
+    below that, runs of sibling folders are listed whole, `batch` folders a call."""
+    top = list_tree(root, [""], recursive=False)
+    for rows, is_dir in _runs(top):
+        if not is_dir:
+            yield top.take(rows)
+            continue
+        for row in rows.tolist():
+            level = list_tree(root, [top.path(row)], recursive=False)
+            for inner, inner_dirs in _runs(level):
+                if not inner_dirs:
+                    yield level.take(inner)
+                    continue
+                folders = [level.path(r) for r in inner.tolist()]
+                for start in range(0, len(folders), batch):
+                    yield list_tree(root, folders[start : start + batch])
+
+
+def _runs(listing: Listing) -> Iterator[tuple[np.ndarray, bool]]:
+    """The listing's rows as runs of folders and of everything else, in order."""
+    is_dir = listing.kinds == DIR_KIND
+    cuts = np.flatnonzero(np.diff(is_dir.astype(np.int8))) + 1
+    for rows in np.split(np.arange(len(is_dir)), cuts):
+        if len(rows):
+            yield rows, bool(is_dir[rows[0]])
 
 
 class FileTable:

@@ -48,6 +48,11 @@ def _keys(paths: Iterable[bytes], sizes: Iterable[int], mtimes: Iterable[int], c
     return np.fromiter((unchanged_key(p, s, m) for p, s, m in triples), np.uint64, count=count)
 
 
+def path_keys(paths: Sequence[bytes], sizes: np.ndarray, mtimes: np.ndarray) -> np.ndarray:
+    """The unchanged keys (path, size, mtime) of some files."""
+    return _keys(paths, sizes.tolist(), mtimes.tolist(), len(paths))
+
+
 def key_set(chunks: Iterable[np.ndarray]) -> np.ndarray:
     """Keys gathered a chunk at a time, sorted and unique: what `hashindex.lookup` searches."""
     return np.unique(np.concatenate([*chunks, np.zeros(0, np.uint64)]))

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from release.errors import MetadataFormatError
@@ -104,6 +105,18 @@ def test_id_set_is_compact_and_exact() -> None:
     assert 5_020_995 in a and 5_020_994 not in a and 10**9 not in a
     assert len(a) == 5
     assert list(a.difference(b)) == [0, 7, 1000, 5_020_995]
+
+
+def test_id_set_adds_and_answers_many_at_once_as_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    one, many = IdSet(), IdSet()
+    for batch in (rng.integers(0, 50, 40), np.zeros(0, np.int64), rng.integers(0, 3_000_000, 500), np.array([7, 7])):
+        for value in batch.tolist():
+            one.add(value)
+        many.add_many(batch)
+        asked = np.concatenate((batch, rng.integers(0, 4_000_000, 300), [0, 7, 8, 10**9]))
+        assert many.contains_many(asked).tolist() == [int(v) in one for v in asked.tolist()]
+    assert len(many) == len(one) and list(many.difference(IdSet())) == list(one.difference(IdSet()))
 
 
 def canonical(record: dict[str, Any]) -> bytes:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -145,3 +147,36 @@ def test_an_earlier_scan_with_a_damaged_findings_file_is_refused(dataset: Datase
     assert info.value.path == f"{findings}:2" and "not a scan finding" in info.value.problem
     with pytest.raises(InputIOError, match="cannot read the earlier scan's findings"):
         EarlierScan(dataset.manifests[2019], tmp_path / "absent.jsonl")
+
+
+def test_findings_come_in_walk_order_and_a_files_in_the_order_of_its_checks(
+    tree_copy: Callable[[int], Path], tmp_path: Path
+) -> None:
+    from release.walk import walk
+
+    root = tree_copy(2017)
+    jpg = next(iter(sorted(root.glob("original/*/*.jpg")))).read_bytes()
+    (root / "original" / "0003" / "9999004.png").write_bytes(jpg[:-2])  # wrong bucket, then its content
+    (root / "original" / "0005" / "9999005.jpg").write_bytes(jpg[:-2])  # no post, then truncated
+    (root / "original" / "0005" / "9999005.txt").write_bytes(b"x")  # bad extension: not read
+    (root / "original" / "0007").mkdir(exist_ok=True)
+    (root / "original" / "0007" / "link").symlink_to("../0005")
+    (root / "0note").write_text("x")  # before every folder
+    manifest = tmp_path / "m.jsonl.zst"
+    build_manifest(root, manifest)
+    for earlier in (None, tmp_path / "findings.jsonl"):
+        out = io.BytesIO()
+        report = scan_root(root, findings_out=out, earlier=None if earlier is None else EarlierScan(manifest, earlier))
+        if earlier is not None:
+            assert report.carried > 0
+        else:
+            (tmp_path / "findings.jsonl").write_bytes(out.getvalue())
+        written = [json.loads(line) for line in out.getvalue().splitlines()]
+        order = {entry.path: n for n, entry in enumerate(walk(str(root)))}
+        tree = [(f["kind"], f["path"]) for f in written if f["path"] in order]
+        assert [order[path] for _, path in tree] == sorted(order[path] for _, path in tree)
+        by_file = [kind for kind, path in tree if path == "original/0003/9999004.png"]
+        assert by_file == ["wrong_bucket", "file_without_metadata", "type_mismatch", "truncated"]
+        assert [k for k, p in tree if p == "original/0005/9999005.jpg"] == ["file_without_metadata", "truncated"]
+        assert [k for k, p in tree if p == "original/0005/9999005.txt"] == ["bad_extension", "file_without_metadata"]
+        assert ("symlink", "original/0007/link") in tree and tree[0] == ("outside_layout", "0note")

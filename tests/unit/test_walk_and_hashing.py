@@ -8,7 +8,7 @@ import pytest
 import xxhash
 
 from release.hashing import ALL_ALGORITHMS, BATCH_FILES, READ_SIZE, HashEngine, batched, hash_path
-from release.walk import FileTable, walk
+from release.walk import FileTable, walk, walk_listings
 
 BOUNDARY_SIZES = [0, 1, READ_SIZE - 1, READ_SIZE, READ_SIZE + 1, 2 * READ_SIZE + 7]
 
@@ -101,3 +101,23 @@ def test_file_table_sorts_into_manifest_order_with_ties_by_path() -> None:
     assert rows[0][:3] == ("original/0000/1000.jpg", 2, 20)
     assert table.total_bytes() == sum(range(len(paths)))
     assert table.subset_totals()[0] == (5, 1 + 2 + 4 + 5 + 7)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 64])
+def test_walk_listings_give_the_walks_entries_in_its_order(tmp_path: Path, batch: int) -> None:
+    files = ["0", "a/0/x", "a/1/y/z", "a/1/y/zz", "a/2", "a/3/w", "a/4/v", "a/5", "b", "c/d/e/f/g", "e/1/1", "z"]
+    for rel in files:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(rel.encode())
+    (tmp_path / "a" / "empty").mkdir()
+    (tmp_path / "a" / "1" / "link").symlink_to("../../b")
+    os.mkfifo(tmp_path / "e" / "fifo")
+    (tmp_path / "e" / "1").joinpath(os.fsdecode(b"bad\xff")).write_bytes(b"x")
+    walked = [(e.path, e.kind, e.size, e.mtime_ns, e.detail) for e in walk(str(tmp_path))]
+    listed = [
+        (e.path, e.kind, e.size, e.mtime_ns, e.detail)
+        for listing in walk_listings(str(tmp_path), batch)
+        for e in (listing.entry(row, str(tmp_path)) for row in range(len(listing.kinds)))
+    ]
+    assert listed == walked
+    assert {"file", "symlink", "special", "undecodable"} <= {kind for _, kind, *_ in walked}
