@@ -50,7 +50,7 @@ NEW_ONLY = (
 # `times`: the shell's, then its reaped children's user and system CPU time
 MEASURED = (
     '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; '
-    'times | tail -1 | sed "s/^/cpu: /"; exit $status'
+    "times > {report}.times; exit $status"  # not in a pipe: a subshell's `times` knows none of these children
 )
 
 
@@ -83,7 +83,7 @@ def measured_cut(work: Path, year: int, cold: bool) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"cut {year} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     io = dict(line.split(": ") for line in done.stdout.split("\n") if line)
-    cpu = sum(_seconds(t) for t in io["cpu"].split())
+    cpu = sum(_seconds(t) for t in Path(f"{report}.times").read_text().splitlines()[1].split())
     return {"wall": wall, "rchar": int(io["rchar"]), "read_bytes": int(io["read_bytes"]), "cpu": cpu,
             "report": json.loads(report.read_text())}  # fmt: skip
 
