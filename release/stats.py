@@ -32,12 +32,9 @@ class Count(BaseModel):
     bytes: int = 0
 
 
-class ReleaseStats(BaseModel):
-    """What `metadata stats` reports."""
+class PostFigures(BaseModel):
+    """The figures of a release's posts (its metadata chunks)."""
 
-    root: str
-    subsets: dict[str, Count]
-    extensions: dict[str, dict[str, Count]]
     posts: int
     deleted_posts: int
     tag_instances: int
@@ -52,6 +49,14 @@ class ReleaseStats(BaseModel):
     malformed_lines: int
     rows_without_id: int = 0  # new-dialect rows of banned or gold-only posts: skipped
     dialects: dict[str, Dialect] = {}  # chunk name -> the dialect it was read in
+
+
+class ReleaseStats(PostFigures):
+    """What `metadata stats` reports: the posts' figures, then the files'."""
+
+    root: str
+    subsets: dict[str, Count]
+    extensions: dict[str, dict[str, Count]]
 
 
 def count_files(
@@ -141,25 +146,11 @@ def _rating_letters(dialects: dict[str, str]) -> tuple[str, ...]:
     return rating_letters(Dialect.NEW if Dialect.NEW.value in dialects.values() else Dialect.OLD)
 
 
-class PostStats(BaseModel):
+class PostStats(PostFigures):
     """The posts' half of `ReleaseStats` (no file is needed for it), with the chunks it was counted from."""
 
     model_config = ConfigDict(frozen=True)
     chunks: dict[str, tuple[int, int]]  # chunk name -> (size, mtime_ns): `is_current` compares them
-    posts: int
-    deleted_posts: int
-    tag_instances: int
-    unique_tags: int
-    mean_tags_per_post: float
-    top_tags: list[tuple[str, int]]
-    ratings: dict[str, int]
-    earliest_upload: str | None
-    latest_upload: str | None
-    uploads_per_year: dict[str, int]
-    posts_with_duplicate_tags: int
-    malformed_lines: int
-    rows_without_id: int
-    dialects: dict[str, Dialect]
 
     def is_current(self, root: Path) -> bool:
         """Whether `root`'s chunks are still the ones counted (names, sizes, mtimes: unchanged files)."""
