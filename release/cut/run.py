@@ -226,11 +226,17 @@ def run_cut(
                 write_text_atomic(output / STATE_FILE, state.model_dump_json(indent=2) + "\n")
             report.steps.append(outcome)
             on_step(StepEvent(index, len(STEPS), outcome))
-            for later in range(index + 1, len(STEPS)) if not dry_run else ():
-                work, after = STEPS[later].ahead, STEPS[later].ahead_after
-                if work is not None and after == step.name and will_run(index, later):
-                    ahead.start(STEPS[later].name, functools.partial(work, context))
+            if not dry_run:
+                _start_ahead(ahead, index, functools.partial(will_run, index), context)
     return report
+
+
+def _start_ahead(ahead: AheadWork, after: int, will_run: Callable[[int], bool], context: CutContext) -> None:
+    """Start the work ahead of every later step that waits for step `after` to be over and will run."""
+    for later in range(after + 1, len(STEPS)):
+        step = STEPS[later]
+        if step.ahead is not None and step.ahead_after == STEPS[after].name and will_run(later):
+            ahead.start(step.name, functools.partial(step.ahead, context))
 
 
 def _give_back_memory() -> None:
