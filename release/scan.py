@@ -168,8 +168,8 @@ class _Scanner:
         self.files += len(rows)
         self.bytes += int(sizes.sum())
         layout = layout_of(blob, ends, lambda n: span_text(blob, ends, n))
-        for n in np.flatnonzero(~layout.conforming).tolist():
-            self._file(listing.entry(int(rows[n]), root), have_metadata, _at(events, int(rows[n])))
+        odd = [n for n in np.flatnonzero(~layout.conforming).tolist()
+               if self._file(listing.entry(int(rows[n]), root), have_metadata, _at(events, int(rows[n])))]  # fmt: skip
         fine = np.flatnonzero(layout.conforming)
         for rank, count in zip(*np.unique(layout.rank[fine], return_counts=True), strict=True):
             self.by_subset[SUBSET_NAMES[int(rank)]] += int(count)
@@ -180,7 +180,7 @@ class _Scanner:
         if have_metadata:
             for n in originals[~self.meta_ids.contains_many(layout.ids[originals])].tolist():
                 events.append((int(rows[n]), "file_without_metadata", span_text(blob, ends, n), f"id {layout.ids[n]}"))
-        self._contents(listing, rows[images], events)
+        self._contents(listing, rows[np.concatenate((images, np.array(odd, np.int64)))], events)
         events.sort(key=lambda event: event[0])
         for _, kind, path, detail in events:
             self.note(kind, path, detail)
@@ -199,27 +199,27 @@ class _Scanner:
         else:
             note("undecodable_name", entry.path, entry.detail or "")
 
-    def _file(self, entry: WalkEntry, have_metadata: bool, note: Note) -> None:
-        """A file the layout's columns do not settle: parse_path decides."""
+    def _file(self, entry: WalkEntry, have_metadata: bool, note: Note) -> bool:
+        """A file the layout's columns do not settle: parse_path decides. Returns whether its content is to
+        be checked (an image named ID.ext with an allowed extension, say in a wrong bucket)."""
         parsed = parse_path(entry.path)
         self.by_subset[parsed.subset] += 1
         if parsed.problem is not None:
             note(parsed.problem, entry.path, _detail(parsed.problem, parsed.bucket, parsed.id))
         if parsed.subset not in IMAGE_SUBSETS or parsed.id is None:
-            return
+            return False
         if parsed.subset == "original":
             self.file_ids.add(parsed.id)
             if have_metadata and parsed.id not in self.meta_ids:
                 note("file_without_metadata", entry.path, f"id {parsed.id}")
         else:
             self.sfw_ids.add(parsed.id)
-        if parsed.ext is not None and parsed.problem != "bad_extension":
-            path = entry.path.encode("utf-8", "surrogateescape")
-            self._content(path, entry.size, entry.mtime_ns, parsed.ext, note)
+        return parsed.ext is not None and parsed.problem != "bad_extension"
 
     def _contents(self, listing: Listing, rows: np.ndarray, events: list[tuple[int, str, str, str]]) -> None:
-        """The content checks of image files the layout accepts (listing `rows`): empty, else carried from
-        the earlier scan when unchanged, else read."""
+        """The content checks of image files named ID.ext (listing `rows`): empty, else carried from the
+        earlier scan when unchanged, else read. Their findings go after the file's others (the sort by row
+        is stable)."""
         sizes, mtimes = listing.sizes[rows], listing.mtimes[rows]
         paths = listing.paths(rows)
         if self.earlier is not None:
@@ -232,20 +232,13 @@ class _Scanner:
         else:
             left = list(range(len(rows)))
         for n in left:
-            path = paths[n]
-            ext = path.rsplit(b".", 1)[1].decode()  # the layout accepted it: ID.ext
-            self._content(path, int(sizes[n]), int(mtimes[n]), ext, _at(events, int(rows[n])), carry=False)
+            ext = paths[n].rsplit(b".", 1)[1].decode()  # the name is ID.ext (layout._NAME)
+            self._content(paths[n], int(sizes[n]), ext, _at(events, int(rows[n])))
 
-    def _content(self, raw: bytes, size: int, mtime_ns: int, ext: str, note: Note, carry: bool = True) -> None:
+    def _content(self, raw: bytes, size: int, ext: str, note: Note) -> None:
         path = os.fsdecode(raw)
         if size == 0:
             note("empty", path, "")
-            return
-        earlier = self.earlier if carry else None
-        if earlier is not None and earlier.unchanged([raw], np.array([size]), np.array([mtime_ns]))[0]:
-            for found, detail in earlier.findings.get(raw, ()):
-                note(found, path, detail)
-            self.carried += 1
             return
         try:
             head, tail = read_head_tail(os.path.join(self.root, path), size)
