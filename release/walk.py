@@ -60,18 +60,21 @@ class Listing(NamedTuple):
         """Entry `row`'s path as text (surrogate escapes where it is not UTF-8)."""
         return span_text(self.blob, self.ends, row)
 
+    def _spans(self, rows: np.ndarray) -> np.ndarray:
+        """[start, end) in the blob of each of entries `rows`."""
+        starts = np.concatenate(([0], self.ends[:-1]))
+        return np.stack((starts[rows], self.ends[rows]), axis=1).astype(np.int64)
+
     def paths(self, rows: np.ndarray) -> list[bytes]:
         """The paths of entries `rows`, as bytes."""
-        starts = np.concatenate(([0], self.ends[:-1]))
         blob = self.blob
-        return [blob[start:end] for start, end in zip(starts[rows].tolist(), self.ends[rows].tolist(), strict=True)]
+        return [blob[start:end] for start, end in self._spans(rows).tolist()]
 
     def take(self, rows: np.ndarray) -> Listing:
         """The listing of entries `rows` only, in that order."""
-        starts = np.concatenate(([0], self.ends[:-1]))
-        spans = np.stack((starts[rows], self.ends[rows]), axis=1)
-        blob = _records.concat_spans(self.blob, spans.astype(np.int64).tobytes())
-        ends = np.cumsum(self.ends[rows] - starts[rows]).astype(np.int64)
+        spans = self._spans(rows)
+        blob = _records.concat_spans(self.blob, spans.tobytes())
+        ends = np.cumsum(spans[:, 1] - spans[:, 0]).astype(np.int64)
         return Listing(blob, ends, self.sizes[rows], self.mtimes[rows], self.kinds[rows])
 
     def files(self) -> tuple[np.ndarray, bytes, np.ndarray]:
@@ -79,9 +82,8 @@ class Listing(NamedTuple):
         rows = np.flatnonzero(self.kinds == FILE_KIND)
         if len(rows) == len(self.kinds):
             return rows, self.blob, self.ends
-        starts = np.concatenate(([0], self.ends[:-1]))
-        spans = np.stack((starts[rows], self.ends[rows]), axis=1)
-        return rows, _records.concat_spans(self.blob, spans.tobytes()), np.cumsum(self.ends[rows] - starts[rows])
+        files = self.take(rows)
+        return rows, files.blob, files.ends
 
     def entry(self, row: int, root: str) -> WalkEntry:
         """Entry `row` as a WalkEntry (a symlink's detail is its target, read under `root`)."""
