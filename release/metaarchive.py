@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from release.atomic import OutputSet, atomic_output, write_text_atomic
 from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
+from release.manifest.merge import stamps
 from release.metadata import MetaLine, PostReader, export_chunks, read_chunk
 from release.posts import NEW_SIDE_CHUNK, Dialect, dialect_of_name
 from release.progress import ProgressFn, Ticker, no_progress
@@ -223,12 +224,10 @@ def compress_ahead(root: Path, folder: Path, *, new_only: bool) -> AheadIndex:
     with its index AHEAD_INDEX), so that writing it later copies them (`ahead_streams`). `new_only`: only the
     files at the top of metadata/ (this year's export; last year's tarball holds the archived years).
     A finished earlier run over the same files (names, sizes, mtimes) is kept as it is."""
-    members = [
-        (name, path)
-        for name, path in metadata_members(root)
-        if path.stat().st_size >= OWN_STREAM and (not new_only or name.count("/") == 1)
-    ]
-    files = {name: (st.st_size, st.st_mtime_ns) for name, path in members for st in [path.stat()]}
+    candidates = [(name, path) for name, path in metadata_members(root) if not new_only or name.count("/") == 1]
+    found = stamps(candidates)
+    members = [(name, path) for name, path in candidates if found[name][0] >= OWN_STREAM]
+    files = {name: found[name] for name, _ in members}
     earlier = _ahead_index(folder)
     if earlier is not None and earlier.files == files and (folder / AHEAD_STREAMS).is_file():
         return earlier

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, SUBSET_RANK, ParsedPath, parse_path
+from release.manifest.merge import stamps
 from release.metadata import PostReader, release_chunks
 from release.posts import Dialect, Post, rating_letters
 from release.progress import ProgressFn, Ticker, no_progress
@@ -154,11 +155,11 @@ class PostStats(PostFigures):
 
     def is_current(self, root: Path) -> bool:
         """Whether `root`'s chunks are still the ones counted (names, sizes, mtimes: unchanged files)."""
-        return self.chunks == _identity(release_chunks(root))
+        return self.chunks == _stamps(release_chunks(root))
 
 
-def _identity(chunks: list[Path]) -> dict[str, tuple[int, int]]:
-    return {chunk.name: (st.st_size, st.st_mtime_ns) for chunk in chunks for st in [chunk.stat()]}
+def _stamps(chunks: list[Path]) -> dict[str, tuple[int, int]]:
+    return stamps((chunk.name, chunk) for chunk in chunks)
 
 
 def collect_stats(
@@ -177,16 +178,16 @@ def collect_stats(
 def collect_post_stats(root: Path, progress: ProgressFn = no_progress) -> PostStats:
     """Count the posts of `root`'s own metadata chunks: tags, ratings, uploads."""
     chunks = release_chunks(root)
-    identity = _identity(chunks)
+    stamped = _stamps(chunks)
     tally = _PostTally()
-    ticker = Ticker(progress, "metadata", bytes_total=sum(size for size, _ in identity.values()))
+    ticker = Ticker(progress, "metadata", bytes_total=sum(size for size, _ in stamped.values()))
     posts = PostReader(chunks, ticker)
     for post in posts:
         tally.add(post)
     ticker.finish()
     top = heapq.nsmallest(TOP_TAGS, tally.tags.items(), key=lambda kv: (-kv[1], kv[0]))
     return PostStats(
-        chunks=identity,
+        chunks=stamped,
         posts=tally.posts,
         deleted_posts=tally.deleted,
         tag_instances=tally.instances,

@@ -11,6 +11,7 @@ computing a sort key per file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import xxhash
@@ -58,6 +59,12 @@ def unchanged(old: ManifestRecord, size: int, mtime_ns: int, sha256: str | None 
     if old.size != size:
         return False
     return old.sha256 == sha256 if sha256 is not None else old.mtime_ns == mtime_ns
+
+
+def stamps(files: Iterable[tuple[str, Path]]) -> dict[str, tuple[int, int]]:
+    """What `unchanged` compares of each file when no digest is at hand, by name: (size, mtime_ns). Work
+    done from files earlier (posts counted, streams compressed) still holds while their stamps are equal."""
+    return {name: (st.st_size, st.st_mtime_ns) for name, path in files for st in [path.stat()]}
 
 
 def unchanged_key(path: bytes, size: int, mtime_ns: int, sha256: bytes | None = None) -> int:
