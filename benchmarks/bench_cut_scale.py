@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hashing import CLI, HERE, emit_section  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
+from release.cut.ahead import peak_rss  # noqa: E402
 from release.cut.releasefile import load_release_file  # noqa: E402
 from release.cut.run import StepEvent, run_cut  # noqa: E402
 
@@ -35,10 +36,7 @@ ALLOW = [
 
 
 def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return peak_rss() / 2**20
 
 
 def reset_peak() -> None:

@@ -120,10 +120,11 @@ class AheadWork:
         try:
             error, peak = running.results.recv()
         except EOFError:  # it died without a word (killed, out of memory)
-            running.process.join()
-            error, peak = f"ended with exit code {running.process.exitcode}", 0
+            error, peak = None, 0
         running.process.join()
         running.results.close()
+        if error is None:
+            error = f"ended with exit code {running.process.exitcode}"
         return AheadOutcome(round(time.monotonic() - running.started, 3), error, peak)
 
     def stop(self, name: str) -> None:

@@ -183,7 +183,7 @@ def run_cut(
         kept: list[StepState] = []
         prints, forced = _fingerprints(loaded, publish), False
 
-        def current(at: int) -> bool:  # step `at` is finished with these settings, its outputs still there
+        def current(at: int) -> bool:  # a later step `at` is finished with these settings, its outputs there
             recorded = finished.get(STEPS[at].name)
             return bool(recorded and recorded.fingerprint == prints[at] and _still_there(output, recorded) is None)
 
@@ -201,7 +201,7 @@ def run_cut(
             stale = None if recorded is None else _still_there(output, recorded)
             if unwanted is not None:
                 outcome.status, outcome.reason = "not wanted", unwanted
-            elif recorded is not None and current(index) and not forced:
+            elif recorded is not None and recorded.fingerprint == fingerprint and stale is None and not forced:
                 outcome.status, outcome.reason, outcome.summary = "done", FINISHED_EARLIER, recorded.summary
                 kept.append(recorded)
             elif dry_run:
