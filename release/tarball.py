@@ -12,26 +12,25 @@ index of those streams (`Reusable`), a member whose content is unchanged, even i
 year's top-level chunks move into metadata/<year>/), is copied instead of compressed again, after the
 copy is decompressed and checked. The yearly metadata tarball then costs this year's export, not every
 year's. A big member's data longer than BLOCK is itself cut into streams of BLOCK bytes, so that
-`XzStreams` compresses them on every core; the cut depends only on the bytes, never on the core count.
+`xz_streams` compresses them on every core; the cut depends only on the bytes, never on the core count.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import lzma
-import os
 import tarfile
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from pydantic import BaseModel
 
 from release.atomic import OutputSet, atomic_output
+from release.blocks import CompressedBlocks, OrderedOutput, compress_pool
 from release.errors import BadInput, InputIOError
 from release.hashing import hash_path
 
@@ -53,86 +52,12 @@ def xz_compressor(dictionary: int, preset: int = XZ_PRESET) -> lzma.LZMACompress
     return lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
 
 
-@contextmanager
-def xz_pool() -> Iterator[ThreadPoolExecutor]:
-    """Threads to compress xz streams on, one per core (liblzma releases the GIL)."""
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="xz")
-    try:
-        yield pool
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
-Item = bytes | Future[bytes] | Callable[[int], None]
-
-
-class OrderedOutput:
-    """Bytes written to `write` in the order they were queued, though some are still being compressed
-    (futures); a callable in the queue is called with the offset reached at its place (to record where a
-    stream starts and ends). At most `limit` futures wait at a time."""
-
-    def __init__(self, write: Callable[[bytes], object], limit: int | None = None) -> None:
-        self.write, self.offset = write, 0
-        self.limit = limit or 2 * (os.cpu_count() or 1)  # blocks in memory: two per thread
-        self.queue: deque[Item] = deque()
-        self.waiting = 0
-
-    def put(self, item: Item) -> None:
-        """Queue `item`, then write out whatever is ready at the head."""
-        self.queue.append(item)
-        self.waiting += isinstance(item, Future)
-        self._drain(wait=False)
-
-    def finish(self) -> None:
-        """Write everything queued, waiting for what is still being compressed."""
-        self._drain(wait=True)
-
-    def _drain(self, wait: bool) -> None:
-        while self.queue:
-            head = self.queue[0]
-            if isinstance(head, Future):
-                if not (wait or head.done() or self.waiting > self.limit):
-                    return
-                data = head.result()
-                self.waiting -= 1
-            elif callable(head):
-                head(self.offset)
-                self.queue.popleft()
-                continue
-            else:
-                data = head
-            self.queue.popleft()
-            self.write(data)
-            self.offset += len(data)
-
-
-class XzStreams:
+def xz_streams(
+    out: OrderedOutput, pool: ThreadPoolExecutor, block: int, dictionary: int, preset: int
+) -> CompressedBlocks:
     """Bytes written become consecutive xz streams of `block` bytes each (the last shorter; at least one),
-    compressed on `pool` and queued on `out` in order. The cut depends only on the bytes, so the output
-    is reproducible whatever the number of cores."""
-
-    def __init__(self, out: OrderedOutput, pool: ThreadPoolExecutor, block: int, dictionary: int, preset: int) -> None:
-        self.out, self.pool, self.block = out, pool, block
-        self.settings = (dictionary, preset)
-        self.pending = bytearray()
-        self.streams = 0
-
-    def write(self, data: bytes) -> None:
-        """Queue `data`; every whole block goes to the pool."""
-        self.pending += data
-        while len(self.pending) >= self.block:
-            self._submit(bytes(self.pending[: self.block]))
-            del self.pending[: self.block]
-
-    def close(self) -> None:
-        """Send what is left to the pool (the output's `finish` waits for it)."""
-        if self.pending or not self.streams:
-            self._submit(bytes(self.pending))
-            self.pending.clear()
-
-    def _submit(self, data: bytes) -> None:
-        self.out.put(self.pool.submit(_xz_stream, data, *self.settings))
-        self.streams += 1
+    compressed on `pool` and queued on `out` in order."""
+    return CompressedBlocks(out, pool, block, functools.partial(_xz_stream, dictionary=dictionary, preset=preset))
 
 
 def _xz_stream(data: bytes, dictionary: int, preset: int) -> bytes:
@@ -239,7 +164,7 @@ class _Streams:
         read (`<bytes>:<sha256>`), which the caller compares with what it expected."""
         self.end_shared()
         start = self._mark()
-        streams = XzStreams(self.out, self.pool, BLOCK, self._dictionary(size), self.preset)
+        streams = xz_streams(self.out, self.pool, BLOCK, self._dictionary(size), self.preset)
         raw, body = hashlib.sha256(), hashlib.sha256()
         length = 0
         for chunk in chunks:
@@ -344,7 +269,7 @@ def write_streams(
     """Each member's data (and padding) as exactly the xz streams `write_segmented_tar_xz` would write for
     it, one member after another in `output` (not an archive: streams compressed ahead of one, which
     copies them by content as it copies last year's, through `Reusable`). Returns their index."""
-    with atomic_output(output, outputs) as raw, xz_pool() as pool:
+    with atomic_output(output, outputs) as raw, compress_pool() as pool:
         streams = _Streams(raw, preset, pool)
         for name, source in members:
             size = source.stat().st_size
@@ -376,7 +301,7 @@ def write_segmented_tar_xz(
     those (last year's archive, streams compressed ahead) holds is copied from the first that does, whatever
     its name was; `digests` (name -> sha256, from a
     manifest) spares reading it to find that out. Returns the index of the big members' streams."""
-    with atomic_output(output, outputs) as raw, xz_pool() as pool:
+    with atomic_output(output, outputs) as raw, compress_pool() as pool:
         streams = _Streams(raw, preset, pool)
         for name, source in _entries(output, members):
             size = 0 if source is None else source.stat().st_size

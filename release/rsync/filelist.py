@@ -22,12 +22,13 @@ from typing import BinaryIO
 import numpy as np
 
 from release.atomic import OutputSet, atomic_output, is_stdout
+from release.blocks import OrderedOutput, compress_pool
 from release.filelists import list_line
 from release.layout import RANK_SHIFT, SUBSET_RANK, SUBSETS
 from release.manifest.columns import column_chunks
 from release.pathcols import gather
 from release.progress import ProgressFn, Ticker, no_progress
-from release.tarball import SHARED_DICTIONARY, XZ_PRESET, OrderedOutput, XzStreams, xz_pool
+from release.tarball import SHARED_DICTIONARY, XZ_PRESET, xz_streams
 from release.tree import is_root, scan_tree
 from release.walk import FileTable
 
@@ -118,7 +119,7 @@ def write_filelists(table: FileTable, output: Path) -> ListReport:
         if not to_stdout:
             packed = stack.enter_context(atomic_output(output.with_name(output.name + ".xz"), outputs))
             out = OrderedOutput(packed.write)
-            xz = XzStreams(out, stack.enter_context(xz_pool()), XZ_STREAM, SHARED_DICTIONARY, XZ_PRESET)
+            xz = xz_streams(out, stack.enter_context(compress_pool()), XZ_STREAM, SHARED_DICTIONARY, XZ_PRESET)
         for subset, lines, count, nbytes in _chunks(table, table.order()):
             for key in ("all", subset):
                 if key in outs:
