@@ -240,8 +240,9 @@ class HashEngine:
             self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)
             self._executor = None
 
-    def map_batches(self, fn: Callable[[T], R], batches: Iterable[T]) -> Iterator[R]:
-        """Run `fn` on every batch, yielding results in input order; input is consumed lazily."""
+    def map_batches(self, fn: Callable[[T], R], batches: Iterable[T], inflight: int | None = None) -> Iterator[R]:
+        """Run `fn` on every batch, yielding results in input order; input is consumed lazily, at most
+        `inflight` batches ahead (by default INFLIGHT_PER_WORKER per worker)."""
         submit: Callable[[T], AsyncResult[R] | Future[R]]
         if self._pool is not None:
             pool = self._pool
@@ -253,7 +254,7 @@ class HashEngine:
             yield from map(fn, batches)
             return
         pending: deque[AsyncResult[R] | Future[R]] = deque()
-        limit = self.workers * INFLIGHT_PER_WORKER
+        limit = inflight or self.workers * INFLIGHT_PER_WORKER
         for batch in batches:
             pending.append(submit(batch))
             if len(pending) >= limit:

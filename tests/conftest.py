@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from release.build import build_manifest
 from release.synth import Changelog, synth
@@ -32,6 +33,12 @@ class Dataset:
 
     def root(self, year: int) -> Path:
         return self.base / str(year)
+
+
+def zstd_content(path: Path) -> bytes:
+    """A zstd file's whole content, across all its frames (a manifest is a run of frames)."""
+    with open(path, "rb") as handle:
+        return zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True).read()
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zstandard
 
 from release.build import build_manifest
 from release.errors import ConsistencyFailure, ManifestFormatError
 from release.manifest.io import ManifestReader, record_line
 from release.manifest.keyed import KeyedRecords, Source, manifest_source, records_source, reusable_lines, unchanged_rows
 from release.tree import scan_tree
-from tests.conftest import Dataset
+from tests.conftest import Dataset, zstd_content
 
 
 def expected_lines(root: Path, manifest: Path) -> tuple[list[str], list[bytes | None]]:
@@ -66,7 +65,7 @@ def test_a_journal_comes_first_and_a_record_it_holds_twice_is_passed_over(datase
 
 
 def test_a_valid_line_in_another_form_is_reused_in_the_canonical_form(dataset: Dataset, tmp_path: Path) -> None:
-    raw = zstandard.ZstdDecompressor().decompress(dataset.manifests[2018].read_bytes(), max_output_size=1 << 30)
+    raw = zstd_content(dataset.manifests[2018])
     lines = raw.decode().splitlines()
     record = json.loads(lines[5])
     lines[5] = json.dumps(record, indent=None, separators=(", ", ": "))  # spaces: not record_line's form
@@ -79,7 +78,7 @@ def test_a_valid_line_in_another_form_is_reused_in_the_canonical_form(dataset: D
 
 
 def test_a_bad_line_in_last_years_manifest_is_named(dataset: Dataset, tmp_path: Path) -> None:
-    raw = zstandard.ZstdDecompressor().decompress(dataset.manifests[2018].read_bytes(), max_output_size=1 << 30)
+    raw = zstd_content(dataset.manifests[2018])
     lines = raw.decode().splitlines()
     lines[4] = lines[4].replace('"size":', '"size":"x",', 1)
     manifest = tmp_path / "bad.jsonl"

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from release.build import build_manifest
 from release.errors import InputIOError, ManifestFormatError, SchemaVersionError
@@ -14,11 +13,11 @@ from release.layout import sort_key
 from release.manifest.diff import diff_manifests
 from release.manifest.io import ManifestReader, prescan_paths, validate_manifest
 from release.progress import Progress
-from tests.conftest import Dataset
+from tests.conftest import Dataset, zstd_content
 
 
 def lines(path: Path) -> list[str]:
-    return zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 30).decode().splitlines()
+    return zstd_content(path).decode().splitlines()
 
 
 def test_manifest_covers_every_file_in_order(dataset: Dataset) -> None:

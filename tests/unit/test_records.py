@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import zstandard
 
 from release import _listing, _records
 from release.errors import ManifestFormatError
@@ -17,7 +16,7 @@ from release.layout import EXTENSIONS, IMAGE_SUBSETS, SUBSET_RANK, pack, parse_p
 from release.manifest.columns import FIELDS, column_chunks, load_columns, read_columns
 from release.manifest.io import ManifestReader, parse_line, prescan_paths, record_line
 from release.pathcols import EXTENSION_NAMES
-from tests.conftest import Dataset
+from tests.conftest import Dataset, zstd_content
 
 SUBSETS_B = tuple(s.encode() for s in IMAGE_SUBSETS)
 EXTENSIONS_B = tuple(e.encode() for e in EXTENSION_NAMES)
@@ -37,7 +36,7 @@ def scan(lines: list[bytes], field: int) -> tuple[bytes, list[bytes | None], byt
 
 
 def manifest_lines(path: Path) -> list[bytes]:
-    return zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 30).splitlines()[1:]
+    return zstd_content(path).splitlines()[1:]
 
 
 def test_canonical_lines_are_parsed_in_c_exactly_as_pydantic_does(dataset: Dataset) -> None:
