@@ -105,6 +105,7 @@ FRAME = CHUNK  # a frame of a manifest we write: this many bytes, then the rest 
 # frames announcing at most this much are decompressed whole, side by side; others (an unknown or a larger
 # size: another writer's) are streamed CHUNK bytes at a time
 MAX_FRAME = 2 * CHUNK
+MAX_FRAMES = 1 << 16  # 256 GiB of lines in our frames; a file of more frames is streamed
 TRUNCATED = "truncated zstd stream: the file ends in the middle of a frame (an interrupted copy?)"
 
 
@@ -130,7 +131,7 @@ def _decompressed(handle: BinaryIO, name: str, lines_so_far: list[int]) -> Itera
     is a ManifestFormatError at the line where the damage begins."""
     frames, whole, damage = zstd_frames(handle)  # the frames' structure, from their headers alone
     try:
-        if frames and all(f.content_size is not None and f.content_size <= MAX_FRAME for f in frames):
+        if frames:
             yield from _side_by_side(handle, frames)
         else:
             handle.seek(0)
@@ -172,14 +173,15 @@ class Frame(NamedTuple):
     content_size: int | None
 
 
-def zstd_frames(handle: BinaryIO) -> tuple[list[Frame], int, str | None]:
+def zstd_frames(handle: BinaryIO) -> tuple[list[Frame] | None, int, str | None]:
     """The whole zstd frames of a file (skippable frames left out), where the last whole frame ends, and what
     follows it: None (the end of the file), or the damage (a frame cut short, or bytes that are no frame).
-    Reads frame and block headers only (RFC 8878)."""
+    Reads frame and block headers only (RFC 8878). The frames are None unless every one can be decompressed
+    whole: its header announces at most MAX_FRAME bytes, and there are at most MAX_FRAMES of them."""
     handle.seek(0, io.SEEK_END)
     end = handle.tell()
     pos = 0
-    frames: list[Frame] = []
+    frames: list[Frame] | None = []
     while pos < end:
         handle.seek(pos)
         head = handle.read(8)  # a frame's magic and descriptor, or a skippable frame's magic and size
@@ -192,7 +194,11 @@ def zstd_frames(handle: BinaryIO) -> tuple[list[Frame], int, str | None]:
         frame = _frame(handle, pos, head[4])
         if frame is None or frame.end > end:
             return frames, pos, TRUNCATED
-        frames.append(frame)
+        size = frame.content_size
+        if frames is not None and size is not None and size <= MAX_FRAME and len(frames) < MAX_FRAMES:
+            frames.append(frame)
+        else:
+            frames = None  # streamed instead; a file of a million tiny frames is not held as a list either
         pos = frame.end
     return frames, pos, None
 

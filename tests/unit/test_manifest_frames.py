@@ -46,7 +46,7 @@ def _contents(path: Path) -> tuple[list[manifest_io.Frame], list[bytes]]:
     data = path.read_bytes()
     with open(path, "rb") as handle:
         frames, whole, damage = zstd_frames(handle)
-    assert (whole, damage) == (len(data), None)
+    assert frames is not None and (whole, damage) == (len(data), None)
     return frames, [zstandard.ZstdDecompressor().decompress(data[f.start : f.end]) for f in frames]
 
 
@@ -99,7 +99,7 @@ def test_every_reader_reads_a_framed_manifest(dataset: Dataset, framed: Path) ->
 def test_frames_are_decompressed_side_by_side_unless_one_is_too_big(
     dataset: Dataset, framed: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = framed
+    path, records = framed, len(_records(dataset)[1])
 
     def refuse(frame: bytes) -> bytes:
         raise AssertionError("decompressed whole")
@@ -107,8 +107,11 @@ def test_frames_are_decompressed_side_by_side_unless_one_is_too_big(
     monkeypatch.setattr(manifest_io, "_decompress_frame", refuse)
     with pytest.raises(AssertionError, match="decompressed whole"):
         validate_manifest(path)
+    monkeypatch.setattr(manifest_io, "MAX_FRAMES", 3)  # more frames than this: the stream reader
+    assert validate_manifest(path).files == records
+    monkeypatch.setattr(manifest_io, "MAX_FRAMES", 1 << 16)
     monkeypatch.setattr(manifest_io, "MAX_FRAME", FRAME // 2)  # a frame bigger than this: the stream reader
-    assert validate_manifest(path).files == len(_records(dataset)[1])
+    assert validate_manifest(path).files == records
 
 
 def test_a_damaged_frame_is_named_at_its_first_line(framed: Path, tmp_path: Path) -> None:
