@@ -3,6 +3,8 @@ happened to end), and readers decompress the frames side by side."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +13,8 @@ import pytest
 import zstandard
 
 import release.manifest.io as manifest_io
-from release.blocks import CompressedBlocks, OrderedOutput
+from release.atomic import atomic_output
+from release.blocks import CompressedBlocks, OrderedOutput, compress_pool
 from release.errors import ManifestFormatError
 from release.manifest.columns import load_columns
 from release.manifest.io import (
@@ -155,3 +158,22 @@ def test_blocks_are_cut_where_the_bytes_say() -> None:
     # each ends at the first newline from its 64th byte on
     assert all(b.endswith(b"\n") and len(b) >= 64 and b"\n" not in b[63:-1] for b in lines[0][:-1])
     assert blocks([], b"\n") == [b""]  # at least one block
+
+
+def test_an_error_does_not_wait_for_the_blocks_being_compressed(tmp_path: Path) -> None:
+    # a SIGTERM'd cut child unwinds through here: its temporary must go before a long xz block is done
+    release = threading.Event()
+    target = tmp_path / "out.xz"
+
+    def slow(data: bytes) -> bytes:
+        release.wait(30)
+        return data
+
+    started = time.monotonic()
+    with pytest.raises(SystemExit), atomic_output(target) as raw, compress_pool(1) as pool:
+        out = OrderedOutput(raw.write)
+        CompressedBlocks(out, pool, 4, slow).write(b"12345678")
+        raise SystemExit(143)
+    assert time.monotonic() - started < 10
+    assert list(tmp_path.iterdir()) == []  # no temporary left, no output
+    release.set()
