@@ -35,6 +35,9 @@ def session(listen: str) -> lt.session:
             "user_agent": "booru-release-test",
             # libtorrent refuses web seeds on loopback (SSRF mitigation); the test mirror lives there
             "ssrf_mitigation": False,
+            # a web seed that dropped its connection is retried after 30 s by default: on a busy CI machine a
+            # few such drops outlast the test's timeout (a run stalled at 90% with no peer connected)
+            "urlseed_wait_retry": 2,
         }
     )
 
