@@ -62,15 +62,20 @@ class ManifestWriter:
         self._outputs = outputs
         self._stack = contextlib.ExitStack()
         self._out: BinaryIO | CompressedBlocks | None = None
-        self._ordered: OrderedOutput | None = None
 
     def __enter__(self) -> ManifestWriter:
         raw = self._stack.enter_context(atomic_output(self.path, self._outputs))
         if self.path.suffix == ".zst":
-            self._ordered = OrderedOutput(raw.write, limit=1)
-            pool = self._stack.enter_context(compress_pool(1))
-            self._out = CompressedBlocks(self._ordered, pool, FRAME, _zstd_frame, boundary=b"\n")
-            self._stack.push(self._flush)  # first on exit: a failed write (a full disk) meets atomic_output
+            ordered = OrderedOutput(raw.write, limit=1)
+            frames = CompressedBlocks(ordered, self._stack.enter_context(compress_pool(1)), FRAME, _zstd_frame, b"\n")
+
+            def flush(exc_type: object, exc: object, tb: object) -> None:  # the frames still queued
+                if exc_type is None:
+                    frames.close()
+                    ordered.finish()
+
+            self._stack.push(flush)  # first on exit: a failed write (a full disk) meets atomic_output
+            self._out = frames
         else:
             self._out = raw
         self._out.write(self.header.model_dump_json().encode() + b"\n")
@@ -84,12 +89,6 @@ class ManifestWriter:
     def write(self, record: ManifestRecord) -> None:
         """Append one record."""
         self.write_line(record_line(**record.model_dump()))
-
-    def _flush(self, exc_type: object, exc: object, tb: object) -> None:
-        """The frames still queued, written when the records are complete."""
-        if exc_type is None and isinstance(self._out, CompressedBlocks) and self._ordered is not None:
-            self._out.close()
-            self._ordered.finish()
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._stack.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]  # ExitStack wants exact types
