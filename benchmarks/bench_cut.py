@@ -7,6 +7,7 @@ takedown, no replacement: the contract's "5% new files", where v1 piece hashes s
     python3 benchmarks/bench_cut.py             # 20,000 posts over 20 synthesized years (5% a year)
     python3 benchmarks/bench_cut.py --quick     # 2,000 posts
     python3 benchmarks/bench_cut.py --posts 400000 --tiny   # ~600k files of a few bytes: the per-file costs
+    python3 benchmarks/bench_cut.py --mean-size 900000 --drawn   # Danbooru's file size and pixel size
 
 `synth --years 2000-2019` spreads the posts evenly over 20 years, so the 2019 snapshot has ~5.3% more
 files than 2018's. The maintainer's tree is one folder: it starts as the 2018 snapshot without its 512px
@@ -35,6 +36,7 @@ from bench_hashing import CLI, HERE, emit_section  # noqa: E402
 START, END = "<!-- cut:start -->", "<!-- cut:end -->"
 TINY_START, TINY_END = "<!-- cut-tiny:start -->", "<!-- cut-tiny:end -->"  # --tiny has its own section
 SIZED_START, SIZED_END = "<!-- cut-sized:start -->", "<!-- cut-sized:end -->"  # and another --mean-size
+DRAWN_START, DRAWN_END = "<!-- cut-drawn:start -->", "<!-- cut-drawn:end -->"  # and another --drawn
 DEFAULT_MEAN_SIZE = 200_000
 DROP = "sync; echo 3 > /proc/sys/vm/drop_caches"
 ALLOW = [
@@ -101,12 +103,14 @@ def main() -> None:
     parser.add_argument("--mean-size", type=int, default=DEFAULT_MEAN_SIZE)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="files of a few bytes (synth --tiny)")
+    parser.add_argument("--drawn", action="store_true", help="images of a few megapixels (synth --drawn)")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     if args.quick:
         args.posts = 2_000
     sized = not args.tiny and args.mean_size != DEFAULT_MEAN_SIZE  # its own trees and section
     name = f"{args.posts}-tiny" if args.tiny else f"{args.posts}-{args.mean_size}" if sized else f"{args.posts}"
+    name += "-drawn" if args.drawn else ""
     data = args.work / f"cut-synth-{name}"
     if not (data / "2019").is_dir():
         shutil.rmtree(data, ignore_errors=True)
@@ -131,11 +135,25 @@ def main() -> None:
     subprocess.run(NEW_ONLY.format(source=data / "2019", tree=alone / "tree"), shell=True, check=True)
     third = measured_cut(alone, 2019, cold)
     start, end = (TINY_START, TINY_END) if args.tiny else (SIZED_START, SIZED_END) if sized else (START, END)
-    emit_section(args.results, start, end, _lines(args, first, {"synth": second, "new only": third}, cold))
+    start, end = (DRAWN_START, DRAWN_END) if args.drawn else (start, end)
+    lines = _lines(args, first, {"synth": second, "new only": third}, cold, _megapixels(data / "2018" / "metadata"))
+    emit_section(args.results, start, end, lines)
+
+
+def _megapixels(metadata: Path) -> float:
+    """The mean size in pixels of a snapshot's jpg, png and gif posts, from its export (chunks, not subfolders)."""
+    pixels = []
+    for chunk in (p for p in metadata.iterdir() if p.is_file()):
+        for line in chunk.read_bytes().splitlines():
+            post = json.loads(line)
+            if post.get("file_ext") in ("jpg", "jpeg", "png", "gif"):
+                pixels.append(int(post["image_width"]) * int(post["image_height"]))
+    return sum(pixels) / max(1, len(pixels)) / 1e6
 
 
 def _synth_size(args: argparse.Namespace) -> str:
-    return f"--images {args.posts} " + ("--tiny" if args.tiny else f"--mean-size {args.mean_size}")
+    size = "--tiny" if args.tiny else f"--mean-size {args.mean_size}"
+    return f"--images {args.posts} {size}" + (" --drawn" if args.drawn else "")
 
 
 def _steps(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -173,7 +191,9 @@ def _run_row(label: str, run: dict[str, Any]) -> str:
     )
 
 
-def _lines(args: argparse.Namespace, first: dict[str, Any], nexts: dict[str, dict[str, Any]], cold: bool) -> list[str]:
+def _lines(
+    args: argparse.Namespace, first: dict[str, Any], nexts: dict[str, dict[str, Any]], cold: bool, megapixels: float
+) -> list[str]:
     read = [_steps(first)["read"]["summary"], _steps(nexts["synth"])["read"]["summary"]]
     ratios = [
         f"- next year, {label}: **{run['wall'] / first['wall']:.1%} of the full cut's time**, "
@@ -186,11 +206,13 @@ def _lines(args: argparse.Namespace, first: dict[str, Any], nexts: dict[str, dic
         f"## The yearly cut, full and incremental{', tiny files' if args.tiny else ''} (`python3 "
         f"benchmarks/bench_cut.py{' --quick' if args.quick else ''}"
         f"{f' --posts {args.posts} --tiny' if args.tiny else ''}"
-        f"{f' --mean-size {args.mean_size}' if args.mean_size != DEFAULT_MEAN_SIZE and not args.tiny else ''}`, "
+        f"{f' --mean-size {args.mean_size}' if args.mean_size != DEFAULT_MEAN_SIZE and not args.tiny else ''}"
+        f"{' --drawn' if args.drawn else ''}`, "
         f"{time.strftime('%Y-%m-%d')})\n",
         f"`synth --years 2000-2019 {_synth_size(args)}`: the 2018 tree has "
         f"{read[0]['files']:,} files ({read[0]['bytes'] / 1e9:.2f} GB), 2019 {read[1]['files']:,} "
-        f"({read[1]['bytes'] / 1e9:.2f} GB, {read[1]['files'] / read[0]['files'] - 1:.1%} more files). Every step of "
+        f"({read[1]['bytes'] / 1e9:.2f} GB, {read[1]['files'] / read[0]['files'] - 1:.1%} more files); its jpg, "
+        f"png and gif posts average {megapixels:.2f} megapixels. Every step of "
         f"`cut` (derive included); page cache "
         f"{'dropped before each cut' if cold else 'warm (dropping it is not permitted here)'}. Next year twice, "
         "from the same state: synth's 2019 (new files, takedowns, replaced files) and its new files alone.\n",

@@ -20,6 +20,9 @@ from release.cli.output import JsonOpt, ProgressView, emit_json, human_bytes, ou
 
   booru-release synth big --years 2019 --images 1000000 --tiny
 
+  # originals of Danbooru's size in pixels and bytes (1-4 megapixels, ~0.9 MB): derive costs what it would
+  booru-release synth sized --years 2018-2019 --images 2000 --mean-size 900000 --drawn
+
   # metadata as Danbooru2021 on ship it (posts*.json, tag_string; from 2022 the g/s rating split);
   # mixed: the earlier years in the old dialect, the last year new, its old-dialect export in <year>-old/
   booru-release synth new --years 2021-2022 --images 3000 --dialect new
@@ -34,6 +37,9 @@ def synth_cmd(
     seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
     tiny: Annotated[bool, typer.Option("--tiny", help="Files of a few bytes, for million-file scale runs.")] = False,
     mean_size: Annotated[int, typer.Option(help="Mean original file size in bytes (log-normal).")] = 40_000,
+    drawn: Annotated[
+        bool, typer.Option("--drawn", help="Images of Danbooru's size in pixels (1-4 megapixels), not thumbnails.")
+    ] = False,
     dialect: Annotated[
         str, typer.Option(help="Metadata dialect: old (2017-2020 BigQuery lines), new (Danbooru's export), mixed.")
     ] = "old",
@@ -44,7 +50,15 @@ def synth_cmd(
 
     with ProgressView(not json_out) as view:
         report = synth(
-            out, years=years, images=images, seed=seed, tiny=tiny, mean_size=mean_size, dialect=dialect, progress=view
+            out,
+            years=years,
+            images=images,
+            seed=seed,
+            tiny=tiny,
+            mean_size=mean_size,
+            dialect=dialect,
+            drawn=drawn,
+            progress=view,
         )
     if json_out:
         emit_json(report)

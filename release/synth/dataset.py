@@ -54,6 +54,7 @@ class Changelog(Frozen):
     years: list[YearLog]
     tricks: dict[str, list[str]]
     dialect: str = "old"  # old, new, or mixed (old years old, the last year new; see release.posts)
+    drawn: bool = False  # images of Danbooru's size in pixels (synth.images.drawn_image)
 
 
 class SynthReport(BaseModel):
@@ -114,7 +115,7 @@ class _Writer:
         if index in plan.image_tricks:
             data, width, height = special_bytes(plan.image_tricks[index], size, self._seed(index, version, "o"))
         else:
-            data, width, height = file_bytes(ext, size, self._seed(index, version, "o"), index, plan.tiny)
+            data, width, height = file_bytes(ext, size, self._seed(index, version, "o"), index, plan.tiny, plan.drawn)
         self.content.md5[16 * index : 16 * index + 16] = hashlib.md5(data).digest()
         self.content.width[index], self.content.height[index] = width, height
         if trick == "empty":
@@ -274,6 +275,7 @@ def synth(
     tiny: bool = False,
     mean_size: int = 40_000,
     dialect: str = "old",
+    drawn: bool = False,
     progress: ProgressFn = no_progress,
 ) -> SynthReport:
     """Write one snapshot per year under `out` plus `out/changelog.json`; see the module docstring."""
@@ -284,11 +286,13 @@ def synth(
         raise BadInput(dialect, "--dialect: choose old, new or mixed")
     if mean_size < 1024:
         raise BadInput(str(mean_size), "--mean-size must be at least 1024 bytes")
+    if drawn and tiny:
+        raise BadInput("--drawn", "cannot be combined with --tiny: tiny files hold no picture")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(str(out), f"cannot create folder: {exc.strerror}") from exc
-    plan = make_plan(year_list, images, seed, tiny, mean_size)
+    plan = make_plan(year_list, images, seed, tiny, mean_size, drawn)
     writer = _Writer(out, plan, mean_size, progress, dialect)
     logs: list[YearLog] = []
     try:
@@ -298,7 +302,14 @@ def synth(
         raise OutputError(str(out), f"cannot write the dataset: {exc.strerror or exc}") from exc
     writer.ticker.finish()
     changelog = Changelog(
-        seed=seed, images=images, tiny=tiny, mean_size=mean_size, years=logs, tricks=writer.tricks, dialect=dialect
+        seed=seed,
+        images=images,
+        tiny=tiny,
+        mean_size=mean_size,
+        years=logs,
+        tricks=writer.tricks,
+        dialect=dialect,
+        drawn=drawn,
     )
     path = out / "changelog.json"
     write_text_atomic(path, changelog.model_dump_json(indent=2) + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import struct
 import zlib
 from functools import cache
@@ -18,6 +19,9 @@ from PIL import Image, ImageDraw
 
 BASES_PER_TYPE = 6
 _DIMS = ((96, 64), (64, 96), (80, 80), (120, 72), (48, 48), (72, 120))
+# `--drawn`: Danbooru's originals are a few megapixels (3.3 TB over 3.69M files in Danbooru2019, ~0.9 MB
+# each); converting one costs what its pixels cost, whatever filler makes up its size in bytes
+DRAWN_SIDES = (1000, 2000)
 _OTHER_MAGIC: dict[str, bytes] = {
     "webm": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01",
     "mp4": b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom",
@@ -51,6 +55,30 @@ def base_image(ext: str, index: int) -> tuple[bytes, int, int]:
         image = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=32)
     image.save(out, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return out.getvalue(), width, height
+
+
+@cache
+def drawn_image(ext: str, index: int, shrink: int = 1) -> tuple[bytes, int, int]:
+    """Encoded illustration `index` of a Pillow type at Danbooru's size in pixels (1000-2000 a side, divided
+    by `shrink`): flat colour regions, outlines and lines, compressible the way drawings are."""
+    rng = random.Random(f"drawn:{ext}:{index}")
+    width, height = rng.randint(*DRAWN_SIDES), rng.randint(*DRAWN_SIDES)
+    image = Image.new("RGB", (width, height), (250, 248, 240))
+    pen = ImageDraw.Draw(image)
+    for _ in range(40):
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        points = [(rng.randrange(width), rng.randrange(height)) for _ in range(rng.randint(3, 7))]
+        pen.polygon(points, fill=colour, outline=(20, 20, 20), width=rng.randint(2, 6))
+    for _ in range(60):
+        pen.line([(rng.randrange(width), rng.randrange(height)) for _ in range(2)], fill=(10, 10, 10), width=3)
+    if shrink > 1:
+        image = image.resize((width // shrink, height // shrink), Image.Resampling.BOX)
+    out = io.BytesIO()
+    fmt = PIL_FORMATS[ext]
+    if fmt == "GIF":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    image.save(out, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return out.getvalue(), image.width, image.height
 
 
 def _grow_jpeg(base: bytes, extra: bytes) -> bytes:
@@ -125,9 +153,15 @@ def base_picture(width: int, height: int, seed: bytes) -> Image.Image:
     return Image.blend(gradient, noise, 0.35)
 
 
-def image_bytes(ext: str, size: int, seed: bytes, base_index: int) -> tuple[bytes, int, int]:
-    """A decodable jpg/jpeg/png/gif of about `size` bytes (exact when size exceeds the base)."""
-    base, width, height = base_image("jpg" if ext == "jpeg" else ext, base_index % BASES_PER_TYPE)
+def image_bytes(ext: str, size: int, seed: bytes, base_index: int, drawn: bool = False) -> tuple[bytes, int, int]:
+    """A decodable jpg/jpeg/png/gif of about `size` bytes (exact when size exceeds the base). Drawn: of a
+    few megapixels, or a quarter of that when `size` leaves no room for filler after it, else small."""
+    kind = "jpg" if ext == "jpeg" else ext
+    for shrink in (1, 2) if drawn else ():
+        base, width, height = drawn_image(kind, base_index % BASES_PER_TYPE, shrink)
+        if size - len(base) > 16:  # else every such file would be the same bytes
+            return _grown(base, ext, size, seed), width, height
+    base, width, height = base_image(kind, base_index % BASES_PER_TYPE)
     return _grown(base, ext, size, seed), width, height
 
 
@@ -150,7 +184,9 @@ def other_bytes(ext: str, size: int, seed: bytes) -> bytes:
     return magic + filler(seed, max(0, size - len(magic)))
 
 
-def file_bytes(ext: str, size: int, seed: bytes, base_index: int, tiny: bool) -> tuple[bytes, int, int]:
+def file_bytes(
+    ext: str, size: int, seed: bytes, base_index: int, tiny: bool, drawn: bool = False
+) -> tuple[bytes, int, int]:
     """Bytes for one file of type `ext`, with the image width and height recorded in metadata."""
     if tiny:
         magic = _OTHER_MAGIC.get(
@@ -158,6 +194,6 @@ def file_bytes(ext: str, size: int, seed: bytes, base_index: int, tiny: bool) ->
         )
         return magic[:4] + filler(seed, size), 1, 1
     if ext in ("jpg", "jpeg", "png", "gif"):
-        return image_bytes(ext, size, seed, base_index)
+        return image_bytes(ext, size, seed, base_index, drawn)
     dims = _DIMS[base_index % len(_DIMS)]
     return other_bytes(ext, size, seed), dims[0], dims[1]

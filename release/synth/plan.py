@@ -89,6 +89,7 @@ class Plan:
     years: tuple[int, ...]
     seed: int
     tiny: bool
+    drawn: bool = False  # images of a few megapixels (images.drawn_image)
     ids: array[int] = field(default_factory=lambda: array("q"))
     created: array[int] = field(default_factory=lambda: array("q"))
     sizes: array[int] = field(default_factory=lambda: array("q"))
@@ -132,10 +133,10 @@ class Plan:
         )
 
 
-def make_plan(years: tuple[int, ...], images: int, seed: int, tiny: bool, mean_size: int) -> Plan:
+def make_plan(years: tuple[int, ...], images: int, seed: int, tiny: bool, mean_size: int, drawn: bool = False) -> Plan:
     """Lay out `images` posts over `years`, IDs growing with upload date."""
     rng = random.Random(f"booru-release-synth:{seed}")
-    plan = Plan(years=years, seed=seed, tiny=tiny)
+    plan = Plan(years=years, seed=seed, tiny=tiny, drawn=drawn)
     per_year = [images // len(years) + (1 if k < images % len(years) else 0) for k in range(len(years))]
     post_id = FIRST_ID - 1
     for k, (year, count) in enumerate(zip(years, per_year, strict=True)):

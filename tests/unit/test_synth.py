@@ -5,8 +5,10 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from release.errors import BadInput
 from release.layout import EXTENSIONS, parse_path
 from release.metadata import check_record, export_chunks
 from release.synth import Changelog, synth
@@ -87,3 +89,31 @@ def test_tiny_files_are_a_few_bytes(tmp_path: Path) -> None:
     synth(tmp_path, years="2019", images=200, seed=1, tiny=True)
     sizes = [p.stat().st_size for p in (tmp_path / "2019" / "original").rglob("*") if p.is_file()]
     assert len(sizes) > 150 and max(sizes) <= 20
+
+
+def test_drawn_images_have_danbooru_pixels_and_metadata_says_so(tmp_path: Path) -> None:
+    report = synth(tmp_path, years="2019", images=80, seed=2, mean_size=900_000, drawn=True)
+    tricks = Changelog.model_validate_json(Path(report.changelog).read_text()).tricks
+    broken = set(tricks["truncated"]) | set(tricks["empty"]) | set(tricks["file_without_metadata"])
+    root = tmp_path / "2019"
+    posts = {
+        int(post["id"]): post
+        for chunk in export_chunks(root / "metadata")
+        for post in map(json.loads, chunk.read_bytes().splitlines())
+    }
+    big, digests = 0, set()
+    for path in (root / "original").rglob("*"):
+        if path.suffix not in (".jpg", ".png", ".gif") or path.relative_to(root).as_posix() in broken:
+            continue
+        data = path.read_bytes()
+        digests.add(hashlib.md5(data).hexdigest())
+        with Image.open(io.BytesIO(data)) as image:
+            post = posts[int(path.stem)]
+            assert (int(post["image_width"]), int(post["image_height"])) == image.size
+            big += image.width * image.height >= 1_000_000
+    assert big >= 30 and len(digests) >= big  # six drawings a type, each file its own bytes
+
+
+def test_drawn_refuses_tiny(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="--drawn"):
+        synth(tmp_path, years="2019", images=10, tiny=True, drawn=True)
