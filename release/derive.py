@@ -43,6 +43,7 @@ from release.layout import RANK_SHIFT, SUBSET_RANK, image_path
 from release.manifest.columns import column_chunks
 from release.metadata import PostReader, release_chunks
 from release.pathcols import layout_of
+from release.postindex import PostIndex
 from release.posts import sfw_ratings
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, sniff
@@ -344,17 +345,15 @@ def plan(
     ratings: frozenset[str] | None = None,
     sensitive: bool = False,
     previous: Path | None = None,
+    posts: PostIndex | None = None,
 ) -> Plan:
     """Which originals to convert: the posts of `ratings` (default: the SFW letters of the export's year)
     whose original is in `root`, when their output is missing, older or newer than the original (outputs
-    carry their original's mtime), or the original changed since `previous` (last year's manifest)."""
-    posts = PostReader(release_chunks(metadata))
-    by_rating: dict[str, array[int]] = {}  # 8 bytes a post, whatever the export's size
-    for post in posts:
-        by_rating.setdefault(post.rating, array("q")).append(post.id)
-    letters = ratings or sfw_ratings(posts.newest_year, sensitive)
-    chosen = [np.frombuffer(by_rating[letter], np.int64) for letter in sorted(letters) if letter in by_rating]
-    wanted = np.unique(np.concatenate([np.zeros(0, np.int64), *chosen]))
+    carry their original's mtime), or the original changed since `previous` (last year's manifest). The
+    posts come from `metadata`'s chunks, or from `posts`, an index of them as they are."""
+    letters, wanted = (
+        _wanted(metadata, ratings, sensitive) if posts is None else _wanted_indexed(posts, ratings, sensitive)
+    )
     originals = _images(root, "original")
     ids = originals.ids
     if len(np.unique(ids)) != len(ids):
@@ -384,6 +383,25 @@ def plan(
     remove = [outputs.path(n) for n in gone]
     stale = _stale_temporaries(outputs.listing)
     return Plan(tasks, remove, stale, len(wanted), int((~found).sum()), int(current.sum()), sorted(letters))
+
+
+def _wanted(metadata: Path, ratings: frozenset[str] | None, sensitive: bool) -> tuple[frozenset[str], np.ndarray]:
+    """The rating letters chosen and the IDs of the posts rated so (ascending), read from the chunks."""
+    posts = PostReader(release_chunks(metadata))
+    by_rating: dict[str, array[int]] = {}  # 8 bytes a post, whatever the export's size
+    for post in posts:
+        by_rating.setdefault(post.rating, array("q")).append(post.id)
+    letters = ratings or sfw_ratings(posts.newest_year, sensitive)
+    chosen = [np.frombuffer(by_rating[letter], np.int64) for letter in sorted(letters) if letter in by_rating]
+    return letters, np.unique(np.concatenate([np.zeros(0, np.int64), *chosen]))
+
+
+def _wanted_indexed(
+    posts: PostIndex, ratings: frozenset[str] | None, sensitive: bool
+) -> tuple[frozenset[str], np.ndarray]:
+    """`_wanted` from an index of the chunks."""
+    letters = ratings or sfw_ratings(posts.newest_year, sensitive)
+    return letters, posts.ids_rated(letters)
 
 
 _TEMPORARY = re.compile(r"\.(.+)\.([0-9]+)\.derive\.tmp")
@@ -475,13 +493,15 @@ def derive_512px(
     progress: ProgressFn = no_progress,
     earlier_skips: Path | None = None,
     skips_out: BinaryIO | None = None,
+    posts: PostIndex | None = None,
 ) -> DeriveReport:
     """Derive (or refresh) `root/512px` from `root/original`; see the module docstring. `skips_out` gets the
     originals this run skipped; with `earlier_skips` (what an earlier run wrote there) an unchanged original
-    that run skipped is not converted again: its outcome is carried (`release.deriveskips`)."""
+    that run skipped is not converted again: its outcome is carried (`release.deriveskips`). `posts`: an index
+    of the chunks of `metadata` (or `root`) as they are, read in place of them."""
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
-    todo = plan(root, metadata or root, ratings=ratings, sensitive=sensitive, previous=previous)
+    todo = plan(root, metadata or root, ratings=ratings, sensitive=sensitive, previous=previous, posts=posts)
     earlier = EarlierSkips(earlier_skips, asdict(settings), versions()) if earlier_skips is not None else None
     carried, tasks = _carried(todo.tasks, earlier)
     report = DeriveReport(

@@ -27,7 +27,7 @@ from release.atomic import OutputSet, atomic_output, write_text_atomic
 from release.errors import BadInput, InputIOError, MetadataFormatError
 from release.layout import chunk_year
 from release.manifest.merge import stamps
-from release.metadata import MetaLine, PostReader, export_chunks, read_chunk
+from release.metadata import LineReader, MetaLine, PostReader, export_chunks, read_chunk
 from release.posts import NEW_SIDE_CHUNK, Dialect, dialect_of_name
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tarball import OWN_STREAM, Reusable, Segment, write_segmented_tar_xz, write_streams
@@ -68,8 +68,11 @@ def _side_chunks(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if NEW_SIDE_CHUNK.fullmatch(p.name) and p.is_file())
 
 
-def validate_export(chunks: list[Path], progress: ProgressFn = no_progress) -> tuple[int, int]:
+def validate_export(
+    chunks: list[Path], progress: ProgressFn = no_progress, readers: Sequence[LineReader] = ()
+) -> tuple[int, int]:
     """Check every line of every chunk; raise MetadataFormatError naming the first bad line (and the count).
+    `readers` get every line as it is checked: what later work needs of it, taken from this one pass.
 
     Returns (records, bytes).
     """
@@ -78,6 +81,8 @@ def validate_export(chunks: list[Path], progress: ProgressFn = no_progress) -> t
     first: MetaLine | None = None
     for chunk in chunks:
         for item in read_chunk(chunk):
+            for reader in readers:
+                reader.add(chunk.name, item)
             if item.record is not None:
                 records += 1
                 continue
@@ -126,13 +131,15 @@ def archive_metadata(
     force: bool = False,
     dry_run: bool = False,
     progress: ProgressFn = no_progress,
+    readers: Sequence[LineReader] = (),
 ) -> ArchiveReport:
     """Validate the whole export, then place it in `root/metadata` by the published layout.
 
-    Every check runs before anything moves; with `dry_run` the report says what would happen.
+    Every check runs before anything moves; with `dry_run` the report says what would happen. `readers`
+    get every line of the export as the validation reads it (`validate_export`).
     """
     chunks, dialect = _export_files(export, year)
-    records, nbytes = validate_export(chunks, progress)
+    records, nbytes = validate_export(chunks, progress, readers)
     if not root.is_dir():
         raise BadInput(str(root), "release root does not exist")
     chunks += _side_chunks(export) if dialect is Dialect.NEW else []

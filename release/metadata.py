@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -161,6 +161,13 @@ class MetaLine:
     field: str | None = None
     problem: str | None = None
     post: Post | None = None
+
+
+class LineReader(Protocol):
+    """Work that takes what it needs from each line of a pass that reads them anyway (`validate_export`)."""
+
+    def add(self, chunk: str, item: MetaLine) -> None:
+        """One line of the chunk named `chunk`, as `read_chunk` gives it."""
 
 
 def read_chunk(path: Path) -> Iterator[MetaLine]:

@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from release.errors import BadInput
 from release.hashindex import lookup
 from release.layout import IMAGE_SUBSETS, SUBSET_RANK, image_path, parse_path
-from release.metadata import IdSet, duplicate_tags, export_chunks, read_chunk
+from release.metadata import IdSet, export_chunks, read_chunk
 from release.pathcols import layout_of
+from release.postindex import MetadataFinding, PostIndex, PostIndexBuilder
 from release.progress import ProgressFn, Ticker, no_progress
 from release.sniff import is_truncated, read_head_tail, sniff, type_matches
 from release.textio import earlier_lines
@@ -132,29 +133,26 @@ class _Scanner:
             line = json.dumps({"kind": kind, "path": path, "detail": detail}, ensure_ascii=False)
             self.findings_out.write(line.encode("utf-8", "surrogateescape") + b"\n")
 
-    def read_metadata(self) -> bool:
+    def read_metadata(self, posts: PostIndex | None) -> bool:
         chunks = export_chunks(self.root / "metadata")
         if not chunks:
             self.note("no_metadata", "metadata", "no file named year + 12 digits or posts + 12 digits + .json")
             return False
-        for chunk in chunks:
-            rel = chunk.relative_to(self.root).as_posix()
-            for item in read_chunk(chunk):
-                where = f"{rel}:{item.line}"
-                if item.record is None:
-                    self.note("metadata_malformed", where, f"{item.field or 'line'}: {item.problem}")
-                    continue
-                self.records += 1
-                if item.post is None:  # a new-dialect row without an ID (banned, gold-only): counted, skipped
-                    self.rows_without_id += 1
-                    continue
-                post_id = item.post.id
-                if not self.meta_ids.add(post_id):
-                    self.note("metadata_duplicate_id", where, f"id {post_id}")
-                dupes = duplicate_tags(item.post)
-                if dupes:
-                    self.note("metadata_duplicate_tag", where, f"id {post_id}: {', '.join(dupes)}")
+        if posts is None:
+            builder = PostIndexBuilder(self._metadata_finding)
+            for chunk in chunks:
+                for item in read_chunk(chunk):
+                    builder.add(chunk.name, item)
+            posts = builder.build(self.root / "metadata")
+        else:  # the same checks, made by the pass that made the index
+            for finding in posts.findings:
+                self._metadata_finding(finding)
+        self.meta_ids.add_many(posts.ids)
+        self.records, self.rows_without_id = posts.records, posts.rows_without_id
         return True
+
+    def _metadata_finding(self, finding: MetadataFinding) -> None:
+        self.note(finding.kind, f"metadata/{finding.chunk}:{finding.line}", finding.detail)
 
     def visit(self, listing: Listing, have_metadata: bool) -> None:
         """Every entry of one listing of the walk: the files the layout accepts on whole columns, any other
@@ -281,18 +279,20 @@ def scan_root(
     progress: ProgressFn = no_progress,
     findings_out: BinaryIO | None = None,
     earlier: EarlierScan | None = None,
+    posts: PostIndex | None = None,
 ) -> ScanReport:
     """Scan `root`: metadata first (streamed), then every entry of the tree once. Every finding is counted;
     the report keeps the first MAX_KEPT of each kind, and `findings_out` gets them all as JSON lines. With
     `earlier`, a file unchanged since that release (same path, size and mtime) is not read again: its
-    content findings are carried over (every other check still runs on it)."""
+    content findings are carried over (every other check still runs on it). With `posts`, an index of the
+    root's own chunks as they are (`postindex.load_post_index`), the metadata is not parsed again."""
     if not root.is_dir():
         raise BadInput(str(root), "not a directory")
     unknown = [kind for kind in allow if kind not in KINDS]
     if unknown:
         raise BadInput(unknown[0], f"unknown finding kind; known kinds: {', '.join(KINDS)}")
     scanner = _Scanner(root, progress, findings_out, earlier)
-    have_metadata = scanner.read_metadata()
+    have_metadata = scanner.read_metadata(posts)
     for listing in walk_listings(str(root)):
         scanner.visit(listing, have_metadata)
     if have_metadata:

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, SUBSET_RANK, ParsedPath, parse_path
 from release.manifest.merge import stamps
-from release.metadata import PostReader, release_chunks
-from release.posts import Dialect, Post, rating_letters
+from release.metadata import MetaLine, PostReader, release_chunks
+from release.posts import Dialect, Post, dialect_of_name, rating_letters
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tree import files_of
 
@@ -121,7 +121,8 @@ def _tally(counted: dict[tuple[str, str], list[int]], key: tuple[str, str], size
 
 class _PostTally:
     def __init__(self) -> None:
-        self.posts = self.deleted = self.instances = self.dup_posts = 0
+        self.posts = self.deleted = self.instances = self.dup_posts = self.malformed = self.without_id = 0
+        self.dialects: dict[str, Dialect] = {}
         self.tags: Counter[str] = Counter()
         self.ratings: Counter[str] = Counter()
         self.years: Counter[str] = Counter()
@@ -142,9 +143,9 @@ class _PostTally:
         self.last = created if self.last is None or created > self.last else self.last
 
 
-def _rating_letters(dialects: dict[str, str]) -> tuple[str, ...]:
+def _rating_letters(dialects: dict[str, Dialect]) -> tuple[str, ...]:
     """The letters every report lists (0 when absent): g as well once a chunk is in the new dialect."""
-    return rating_letters(Dialect.NEW if Dialect.NEW.value in dialects.values() else Dialect.OLD)
+    return rating_letters(Dialect.NEW if Dialect.NEW in dialects.values() else Dialect.OLD)
 
 
 class PostStats(PostFigures):
@@ -156,6 +157,19 @@ class PostStats(PostFigures):
     def is_current(self, root: Path) -> bool:
         """Whether `root`'s chunks are still the ones counted (names, sizes, mtimes: unchanged files)."""
         return self.chunks == _stamps(release_chunks(root))
+
+
+def load_post_stats(path: Path, root: Path) -> PostStats | None:
+    """The posts' figures saved at `path` when they were counted from `root`'s chunks as they are now, else
+    None (none saved, damaged, or the chunks changed since)."""
+    try:
+        posts = PostStats.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    try:
+        return posts if posts.is_current(root) else None
+    except (OSError, BadInput):  # the chunks are gone
+        return None
 
 
 def _stamps(chunks: list[Path]) -> dict[str, tuple[int, int]]:
@@ -185,6 +199,36 @@ def collect_post_stats(root: Path, progress: ProgressFn = no_progress) -> PostSt
     for post in posts:
         tally.add(post)
     ticker.finish()
+    tally.malformed, tally.without_id = posts.malformed, posts.without_id
+    tally.dialects = {name: Dialect(value) for name, value in posts.dialects.items()}
+    return _figures(tally, stamped)
+
+
+class PostCounter:
+    """The posts' figures from the lines of a pass that reads them anyway (the metadata step's validation,
+    `metaarchive.validate_export`): what `collect_post_stats` counts in the chunks, when no line is malformed."""
+
+    def __init__(self) -> None:
+        self._tally = _PostTally()
+
+    def add(self, chunk: str, item: MetaLine) -> None:
+        """One line of the chunk named `chunk`."""
+        tally = self._tally
+        if chunk not in tally.dialects:
+            tally.dialects[chunk] = dialect_of_name(chunk) or Dialect.OLD  # validated chunks have a chunk's name
+        if item.record is None:
+            tally.malformed += 1
+        elif item.post is None:
+            tally.without_id += 1
+        else:
+            tally.add(item.post)
+
+    def build(self, folder: Path) -> PostStats:
+        """The figures, stamped with the chunks counted as they lie in `folder` now (where they were placed)."""
+        return _figures(self._tally, stamps((name, folder / name) for name in self._tally.dialects))
+
+
+def _figures(tally: _PostTally, stamped: dict[str, tuple[int, int]]) -> PostStats:
     top = heapq.nsmallest(TOP_TAGS, tally.tags.items(), key=lambda kv: (-kv[1], kv[0]))
     return PostStats(
         chunks=stamped,
@@ -194,13 +238,13 @@ def collect_post_stats(root: Path, progress: ProgressFn = no_progress) -> PostSt
         unique_tags=len(tally.tags),
         mean_tags_per_post=round(tally.instances / tally.posts, 2) if tally.posts else 0.0,
         top_tags=top,
-        ratings={r: tally.ratings.get(r, 0) for r in _rating_letters(posts.dialects)}
+        ratings={r: tally.ratings.get(r, 0) for r in _rating_letters(tally.dialects)}
         | dict(sorted(tally.ratings.items())),
         earliest_upload=tally.first,
         latest_upload=tally.last,
         uploads_per_year=dict(sorted(tally.years.items())),
         posts_with_duplicate_tags=tally.dup_posts,
-        malformed_lines=posts.malformed,
-        rows_without_id=posts.without_id,
-        dialects={name: Dialect(value) for name, value in posts.dialects.items()},
+        malformed_lines=tally.malformed,
+        rows_without_id=tally.without_id,
+        dialects=dict(tally.dialects),
     )

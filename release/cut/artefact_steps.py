@@ -11,6 +11,7 @@ import numpy as np
 from release.atomic import write_text_atomic
 from release.cut.context import CUT_FOLDER, CutContext, Step, StepResult, Summary, write_json
 from release.cut.signing import CHECKSUMS, SIGNATURE, sign, write_checksums
+from release.cut.tree_steps import POSTS_COUNTED
 from release.errors import ConsistencyFailure
 from release.layout import SUBSET_RANK
 from release.tarball import Reusable, Segment
@@ -105,16 +106,13 @@ def _rsync(context: CutContext) -> StepResult:
 def _stats(context: CutContext) -> StepResult:
     """Statistics, notes and plots. The posts' figures and the plots (posts only) were made ahead of this
     step (`_stats_ahead`) when its chunks are still the root's; the files are counted from the manifest."""
-    from release.stats import PostStats, collect_stats
+    from release.stats import collect_stats, load_post_stats
     from release.statsreport import copy_plots, write_notes, write_plots
 
     ahead = context.reports / STATS_AHEAD
-    try:
-        posts: PostStats | None = PostStats.model_validate_json((ahead / POST_STATS).read_bytes())
-    except (OSError, ValueError):
-        posts = None
-    current = posts is not None and posts.is_current(context.root)
-    stats = collect_stats(context.root, context.manifest, context.progress, posts if current else None)
+    posts = load_post_stats(ahead / POST_STATS, context.root)
+    current = posts is not None
+    stats = collect_stats(context.root, context.manifest, context.progress, posts)
     written = [write_json(context.reports / "stats.json", stats)]
     notes = context.output / "RELEASE-NOTES.md"
     write_notes(stats, context.release.spec.name, notes)
@@ -130,12 +128,12 @@ def _stats(context: CutContext) -> StepResult:
 def _stats_ahead(context: CutContext) -> None:
     """The posts' figures and the plots, made while the steps before `stats` run (they need only the
     metadata in place): the plots first, then the figures, so figures that are there have their plots."""
-    from release.stats import collect_post_stats
+    from release.stats import collect_post_stats, load_post_stats
     from release.statsreport import write_plots
 
     folder = context.reports / STATS_AHEAD
     (folder / POST_STATS).unlink(missing_ok=True)  # figures from an earlier run must not outlive its plots
-    posts = collect_post_stats(context.root)
+    posts = load_post_stats(context.reports / POSTS_COUNTED, context.root) or collect_post_stats(context.root)
     write_plots(posts, folder)
     write_text_atomic(folder / POST_STATS, posts.model_dump_json() + "\n")
 

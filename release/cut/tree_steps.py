@@ -24,13 +24,23 @@ from release.hashindex import lookup
 
 
 def _metadata(context: CutContext) -> StepResult:
+    from release.atomic import write_text_atomic
     from release.metaarchive import archive_metadata
+    from release.postindex import PostIndexBuilder, save_post_index
+    from release.stats import PostCounter
 
     spec = context.release.spec
     assert spec.metadata is not None
     export = context.release.resolve(spec.metadata.export)
+    index, counter = PostIndexBuilder(), PostCounter()  # what later steps need of the lines, read once
     # force: a run killed after placing the chunks but before the state was saved places them again, the same
-    report = archive_metadata(export, spec.year, context.root, force=True, progress=context.progress)
+    report = archive_metadata(
+        export, spec.year, context.root, force=True, progress=context.progress, readers=(index, counter)
+    )
+    placed = Path(report.placed_in)
+    if placed == context.root / "metadata":  # this year's chunks are the release's own
+        save_post_index(index.build(placed), context.reports / POST_INDEX)
+        write_text_atomic(context.reports / POSTS_COUNTED, counter.build(placed).model_dump_json() + "\n")
     return StepResult(summary={"chunks": report.chunks, "records": report.records, "placed_in": report.placed_in})
 
 
@@ -44,6 +54,10 @@ def _metadata_plan(context: CutContext) -> Summary:
 
 # --- scan ---------------------------------------------------------------------------------------------
 
+# what the metadata step's validation read, for the steps after it: the posts' IDs, ratings and the scan's
+# findings (for the scan and derive), and their figures (for the statistics)
+POST_INDEX = "post-index.npz"
+POSTS_COUNTED = "posts-counted.json"
 SCAN_FINDINGS = "scan-findings.jsonl"  # every finding of the scan, in the reports folder
 DERIVE_SKIPS = "derive-skipped.jsonl"  # the originals derive skipped, in the reports folder
 
@@ -71,18 +85,28 @@ def _scan(context: CutContext) -> StepResult:
     spec = context.release.spec
     earlier = _earlier_scan(context)
     every = context.reports / SCAN_FINDINGS
+    posts = _post_index(context)
     with atomic_output(every) as out:
         report = scan_root(
-            context.root, allow=spec.scan_allow, progress=context.progress, findings_out=out, earlier=earlier
-        )
+            context.root, allow=spec.scan_allow, progress=context.progress, findings_out=out, earlier=earlier,
+            posts=posts,
+        )  # fmt: skip
     written = write_json(context.reports / "scan.json", report)
     if report.failed:
         kinds = ", ".join(f"{k} {n}" for k, n in report.counts.items() if k not in report.allowed)
         raise ConsistencyFailure(
             str(written), f"the scan found {kinds}", "fix the tree, or list the kinds in scan_allow to accept them"
         )
-    summary = {"files": report.files, "bytes": report.bytes, "findings": report.counts, "not_read": report.carried}
+    summary = {"files": report.files, "bytes": report.bytes, "findings": report.counts, "not_read": report.carried,
+               "metadata_indexed": posts is not None}  # fmt: skip
     return StepResult([written, every], summary)
+
+
+def _post_index(context: CutContext) -> Any:
+    """The metadata step's index of the root's chunks, when they are still the ones it read (else None)."""
+    from release.postindex import load_post_index
+
+    return load_post_index(context.reports / POST_INDEX, context.root)
 
 
 def _earlier_scan(context: CutContext) -> Any:
@@ -114,7 +138,7 @@ def _derive_wanted(context: CutContext) -> str | None:
     return None if "512px" in spec.subsets else "512px is not one of the release's subsets"
 
 
-def _derive_call(context: CutContext, dry_run: bool, skips_out: BinaryIO | None = None) -> Any:
+def _derive_call(context: CutContext, dry_run: bool, skips_out: BinaryIO | None = None, posts: Any = None) -> Any:
     from release.derive import Settings, derive_512px
 
     options = context.release.spec.derive_512px
@@ -126,16 +150,19 @@ def _derive_call(context: CutContext, dry_run: bool, skips_out: BinaryIO | None 
         context.root, settings=settings, ratings=ratings, previous=previous,
         workers=options.workers or context.workers, dry_run=dry_run, progress=context.progress,
         earlier_skips=earlier if earlier is not None and earlier.is_file() else None, skips_out=skips_out,
+        posts=posts,
     )  # fmt: skip
 
 
 def _derive(context: CutContext) -> StepResult:
     skips = context.reports / DERIVE_SKIPS  # next year's cut converts none of these again if unchanged
+    posts = _post_index(context)
     with atomic_output(skips) as out:
-        report = _derive_call(context, dry_run=False, skips_out=out)
+        report = _derive_call(context, dry_run=False, skips_out=out, posts=posts)
     written = write_json(context.reports / "derive-512px.json", report)
     summary = {"written": report.written, "up_to_date": report.up_to_date, "removed": len(report.removed)}
-    summary |= {"skipped": report.skipped, "skipped_earlier": report.skipped_earlier, "failed": len(report.failed)}
+    summary |= {"skipped": report.skipped, "skipped_earlier": report.skipped_earlier, "failed": len(report.failed),
+                "metadata_indexed": posts is not None}  # fmt: skip
     return StepResult([written, skips], summary)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from release.cut.signing import artefacts, listed_together
+from release.metadata import release_chunks
 from release.scan import scan_root
-from release.stats import collect_stats
+from release.stats import PostStats, collect_post_stats, collect_stats
 from release.statsreport import PLOTS, write_plots
 from tests.conftest import Dataset
 
@@ -273,3 +275,30 @@ def test_files_above_final_id_stop_the_cut(dataset: Dataset, workdir: Callable[[
     assert done.returncode == 1, done.stderr
     assert "have an ID above final_id" in done.stderr and f"/{last}." in done.stderr
     assert cut(release_file(folder, 2017), check=False).returncode == 0  # without final_id the same tree is cut
+
+
+def test_the_scan_and_derive_read_the_posts_the_metadata_step_validated(
+    workdir: Callable[[tuple[int, ...]], Path],
+) -> None:
+    folder = workdir((2018,))
+    root = folder / "root2018"
+    (folder / "export").mkdir()
+    for chunk in release_chunks(root):  # this year's export arrives through the metadata step
+        chunk.rename(folder / "export" / chunk.name)
+    path = release_file(folder, 2018)
+    path.write_text(path.read_text().replace("[torrents]", '[metadata]\nexport = "export"\n[torrents]'))
+    run = json.loads(cut(path, "--json").stdout)
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["metadata"]["status"] == "done"
+    assert steps["scan"]["summary"]["metadata_indexed"] and steps["derive"]["summary"]["metadata_indexed"]
+    findings = io.BytesIO()
+    report = scan_root(root, allow=tuple(ALLOW), findings_out=findings)  # parses the chunks placed
+    reports = folder / "out" / "danbooru2018" / ".cut"
+    assert (reports / "scan-findings.jsonl").read_bytes() == findings.getvalue()
+    assert json.loads((reports / "scan.json").read_text()) == json.loads(report.model_dump_json())
+    assert steps["derive"]["summary"]["up_to_date"] + steps["derive"]["summary"]["written"] > 0
+    # and the posts' figures the statistics give were counted by the same pass
+    counted = PostStats.model_validate_json((reports / "posts-counted.json").read_text())
+    assert counted == collect_post_stats(root)
+    manifest = folder / "out" / "danbooru2018" / "danbooru2018.manifest.jsonl.zst"
+    assert (reports / "stats.json").read_text() == collect_stats(root, manifest).model_dump_json(indent=2) + "\n"
