@@ -11,12 +11,15 @@ takedown, no replacement: the contract's "5% new files", where v1 piece hashes s
 
 `synth --years 2000-2019` spreads the posts evenly over 20 years, so the 2019 snapshot has ~5.3% more
 files than 2018's. The maintainer's tree is one folder: it starts as the 2018 snapshot without its 512px
-subset (the full cut derives it), and before the 2019 cut it is brought to the 2019 snapshot with
-`rsync -a --delete --exclude /512px` (new originals and metadata arrive, unchanged files keep their mtime,
-takedowns go), as a maintainer's sync would. Each cut runs as its own process after the page cache is
-dropped (skipped where not permitted, and said so); bytes read are the process tree's `rchar` (bytes
-returned by read calls, page cache or not) and `read_bytes` (bytes the disk delivered), both from
-/proc/PID/io, which includes reaped children. Results replace the cut section of benchmarks/RESULTS.md.
+subset (the full cut derives it) and without 2018's export (the cut's metadata step places it), and
+before the 2019 cut it is brought to the 2019 snapshot's originals with `rsync -a --delete --exclude
+/512px --exclude /metadata` (new originals arrive, unchanged files keep their mtime, takedowns go), as a
+maintainer's sync would; the year's export is the release file's `metadata.export` (the snapshot's own
+top-level chunks), which the metadata step validates and places, moving last year's into metadata/2018/.
+Each cut runs as its own process after the page cache is dropped (skipped where not permitted, and said
+so); bytes read are the process tree's `rchar` (bytes returned by read calls, page cache or not) and
+`read_bytes` (bytes the disk delivered), both from /proc/PID/io, which includes reaped children.
+Results replace the cut section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -45,10 +48,11 @@ ALLOW = [
 ]  # fmt: skip
 # the cut runs in a child of this shell; the shell reaps it, so its own /proc io holds the child's reads
 # new files alone: this year's metadata as published, originals only added (no takedown, no replacement)
-NEW_ONLY = (
-    "rsync -a --delete --exclude /512px --exclude /original {source}/ {tree}/ && "
-    "rsync -a --ignore-existing {source}/original/ {tree}/original/"
-)
+# the full cut's tree: the snapshot without 512px/ and without this year's export (the archive of earlier
+# years, metadata/<year>/, stays); a next year's: its originals (the metadata step places the export)
+FIRST = "rsync -a --delete --exclude /512px --include '/metadata/*/' --exclude '/metadata/*' {source}/ {tree}/"
+NEXT = "rsync -a --delete --exclude /512px --exclude /metadata {source}/ {tree}/"
+NEW_ONLY = "rsync -a --ignore-existing {source}/original/ {tree}/original/"
 # `times`: the shell's, then its reaped children's user and system CPU time
 MEASURED = (
     '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; '
@@ -56,11 +60,12 @@ MEASURED = (
 )
 
 
-def release_file(work: Path, year: int) -> Path:
+def release_file(work: Path, year: int, snapshot: Path) -> Path:
     lines = [
         f'name = "danbooru{year}"', f"year = {year}", 'root = "tree"', f'output = "out/danbooru{year}"',
         f"scan_allow = {json.dumps(ALLOW)}", "[torrents]", "creation_date = 1577836800",
         'web_seeds = ["https://mirror.example.org/"]', "[rsync]", f'module = "danbooru{year}"',
+        "[metadata]", f"export = {json.dumps(str(snapshot / 'metadata'))}",
     ]  # fmt: skip
     if year > 2018:
         lines[5:5] = [
@@ -73,12 +78,13 @@ def release_file(work: Path, year: int) -> Path:
     return path
 
 
-def measured_cut(work: Path, year: int, cold: bool) -> dict[str, Any]:
-    """Run the cut of `year` in its own process; wall time, rchar, read_bytes and the cut's report."""
+def measured_cut(work: Path, year: int, snapshot: Path, cold: bool) -> dict[str, Any]:
+    """Run the cut of `year` (its export from `snapshot`) in its own process; wall time, rchar, read_bytes
+    and the cut's report."""
     if cold:
         subprocess.run(["bash", "-c", DROP], check=True)
     report = work / f"cut-{year}.json"
-    command = MEASURED.format(cli=CLI, file=release_file(work, year), report=report)
+    command = MEASURED.format(cli=CLI, file=release_file(work, year, snapshot), report=report)
     started = time.perf_counter()
     done = subprocess.run(["bash", "-c", command], cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -122,18 +128,17 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / "tree"
-    sync = "rsync -a --delete --exclude /512px {source}/ {tree}/"
-    subprocess.run(sync.format(source=data / "2018", tree=tree), shell=True, check=True)
+    subprocess.run(FIRST.format(source=data / "2018", tree=tree), shell=True, check=True)
     cold = subprocess.run(["bash", "-c", DROP], capture_output=True).returncode == 0
-    first = measured_cut(work, 2018, cold)
+    first = measured_cut(work, 2018, data / "2018", cold)
     # the same state twice (hard links: rsync and cut replace files by rename, never in place)
     alone = work.with_name(work.name + "-new-only")
     shutil.rmtree(alone, ignore_errors=True)
     subprocess.run(["cp", "-al", str(work), str(alone)], check=True)
-    subprocess.run(sync.format(source=data / "2019", tree=tree), shell=True, check=True)
-    second = measured_cut(work, 2019, cold)
+    subprocess.run(NEXT.format(source=data / "2019", tree=tree), shell=True, check=True)
+    second = measured_cut(work, 2019, data / "2019", cold)
     subprocess.run(NEW_ONLY.format(source=data / "2019", tree=alone / "tree"), shell=True, check=True)
-    third = measured_cut(alone, 2019, cold)
+    third = measured_cut(alone, 2019, data / "2019", cold)
     start, end = (TINY_START, TINY_END) if args.tiny else (SIZED_START, SIZED_END) if sized else (START, END)
     start, end = (DRAWN_START, DRAWN_END) if args.drawn else (start, end)
     lines = _lines(args, first, {"synth": second, "new only": third}, cold, _megapixels(data / "2018" / "metadata"))
@@ -229,9 +234,9 @@ def _lines(
         "Commands (in the work folder; `tree` is the maintainer's release root; the new-only year runs in a",
         "hard-linked copy of the work folder taken after the full cut):",
         "",
-        "    rsync -a --delete --exclude /512px SYNTH/2018/ tree/",
-        f"    {DROP}; {CLI} cut danbooru2018.toml --json",
-        "    rsync -a --delete --exclude /512px SYNTH/2019/ tree/                 # synth's next year",
+        "    " + FIRST.format(source="SYNTH/2018", tree="tree"),
+        f"    {DROP}; {CLI} cut danbooru2018.toml --json   # [metadata] export = SYNTH/2018/metadata",
+        "    " + NEXT.format(source="SYNTH/2019", tree="tree") + "   # synth's next year",
         "    " + NEW_ONLY.format(source="SYNTH/2019", tree="tree") + "   # or: new files alone",
         f"    {DROP}; {CLI} cut danbooru2019.toml --json",
         "",
