@@ -65,14 +65,21 @@ def clear_protected() -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process `pid` still runs (the writer of a temporary that may be stale)."""
+    """Whether process `pid` still runs (the writer of a temporary that may be stale). A zombie does not:
+    it was killed and writes nothing more, though it stays listed until it is reaped (a killed command's
+    workers are orphans, and a container's init may reap them late, or never)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]  # the name, in brackets, may hold anything
+    except (OSError, IndexError):
+        return True  # no /proc: alive, as kill said
+    return state not in (b"Z", b"X")
 
 
 def remove_stale_temporaries(folder: Path, name: str) -> list[Path]:

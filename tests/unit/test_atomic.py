@@ -15,6 +15,7 @@ from release.atomic import (
     atomic_output,
     clear_protected,
     held_signals,
+    process_alive,
     protect_inputs,
     remove_stale_temporaries,
 )
@@ -147,3 +148,20 @@ def test_manifest_and_torrents_interrupted_at_the_tarball_leave_nothing(
     with pytest.raises(KeyboardInterrupt):
         build_manifest(dataset.root(2017), tmp_path / "m.zst", torrents=job)
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".journal")] == []
+
+
+def test_a_killed_writer_not_yet_reaped_is_gone_and_its_temporaries_are_stale(tmp_path: Path) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    temporary = tmp_path / f".out.{writer.pid}.x.tmp"
+    temporary.write_bytes(b"half")
+    try:
+        assert process_alive(writer.pid)
+        assert remove_stale_temporaries(tmp_path, "out") == [] and temporary.exists()
+        writer.kill()
+        os.waitid(os.P_PID, writer.pid, os.WEXITED | os.WNOWAIT)  # dead, but left a zombie: not reaped yet
+        assert os.path.exists(f"/proc/{writer.pid}")
+        assert not process_alive(writer.pid)
+        assert remove_stale_temporaries(tmp_path, "out") == [temporary] and not temporary.exists()
+    finally:
+        writer.kill()
+        writer.wait()
