@@ -3,10 +3,12 @@
     python3 benchmarks/bench_cut_scale.py                  # --images 2,340,000 --tiny: ~3.7M files
     python3 benchmarks/bench_cut_scale.py --images 20000   # a quick look
 
-The tree is `synth --years 2019 --tiny` (files of a few bytes: the per-file costs, not the bytes). The
-cut runs in this process; before each step its peak RSS is reset (`echo 5 > /proc/self/clear_refs`) and
-after it VmHWM is read, so each step's figure is its own (derive's worker processes are not counted:
-they hold one image at a time). Results replace the scale section of benchmarks/RESULTS.md.
+The tree is `synth --years 2019 --tiny` (files of a few bytes: the per-file costs, not the bytes); its
+export (the snapshot's top-level metadata chunks) is moved out of it once, into `export/`, and comes
+back through the cut's metadata step, as a maintainer's does. The cut runs in this process; before each
+step its peak RSS is reset (`echo 5 > /proc/self/clear_refs`) and after it VmHWM is read, so each step's
+figure is its own (derive's worker processes are not counted: they hold one image at a time). Results
+replace the scale section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(HERE.parent))
 from release.cut.ahead import peak_rss  # noqa: E402
 from release.cut.releasefile import load_release_file  # noqa: E402
 from release.cut.run import StepEvent, run_cut  # noqa: E402
+from release.metadata import export_chunks  # noqa: E402
 
 START, END = "<!-- cut-scale:start -->", "<!-- cut-scale:end -->"
 ALLOW = [
@@ -57,6 +60,11 @@ def main() -> None:
         subprocess.run(f"{CLI} synth {data} --years 2019 --images {args.images} --tiny --seed 9", shell=True,
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         print(f"synth: {time.perf_counter() - started:.0f} s", flush=True)
+    export = data / "export"
+    if not export.is_dir():
+        export.mkdir()
+        for chunk in export_chunks(data / "2019" / "metadata"):
+            chunk.rename(export / chunk.name)
     if args.from_step is None:
         shutil.rmtree(data / "out", ignore_errors=True)
     release = data / "danbooru2019.toml"
@@ -64,7 +72,7 @@ def main() -> None:
         "\n".join([
             'name = "danbooru2019"', "year = 2019", 'root = "2019"', 'output = "out"',
             f"scan_allow = {json.dumps(ALLOW)}", "[torrents]", "creation_date = 1577836800",
-            "[rsync]", 'module = "danbooru2019"',
+            "[rsync]", 'module = "danbooru2019"', "[metadata]", 'export = "export"',
         ]) + "\n"
     )  # fmt: skip
     rows: list[tuple[str, float, float, dict[str, object]]] = []

@@ -226,12 +226,19 @@ class AheadIndex(BaseModel):
     segments: list[Segment]
 
 
-def compress_ahead(root: Path, folder: Path, *, new_only: bool) -> AheadIndex:
+def compress_ahead(root: Path, folder: Path, *, new_only: bool, export: Path | None = None) -> AheadIndex:
     """Compress the big metadata files' streams before the tarball is written, into `folder` (AHEAD_STREAMS,
     with its index AHEAD_INDEX), so that writing it later copies them (`ahead_streams`). `new_only`: only the
     files at the top of metadata/ (this year's export; last year's tarball holds the archived years).
-    A finished earlier run over the same files (names, sizes, mtimes) is kept as it is."""
-    candidates = [(name, path) for name, path in metadata_members(root) if not new_only or name.count("/") == 1]
+    With `export`, this year's export is still to be placed (`archive_metadata`, running meanwhile): its
+    files are compressed from there (streams are copied by content, whatever the file is called), and the
+    root's top-level files are last year's, not this year's. A finished earlier run over the same files
+    (names, sizes, mtimes) is kept as it is."""
+    candidates = [] if export is None else [(f"metadata/{p.name}", p) for p in _export_members(export)]
+    if export is None or not new_only:
+        placed = {name for name, _ in candidates}
+        candidates += [(name, path) for name, path in _root_members(root, export is not None)
+                       if not (new_only and name.count("/") > 1) and name not in placed]  # fmt: skip
     found = stamps(candidates)
     members = [(name, path) for name, path in candidates if found[name][0] >= OWN_STREAM]
     files = {name: found[name] for name, _ in members}
@@ -243,6 +250,20 @@ def compress_ahead(root: Path, folder: Path, *, new_only: bool) -> AheadIndex:
         index = AheadIndex(files=files, segments=segments)
         write_text_atomic(folder / AHEAD_INDEX, index.model_dump_json() + "\n", outputs)
     return index
+
+
+def _export_members(export: Path) -> list[Path]:
+    """The files of an export that `archive_metadata` places (post chunks; the new dialect's side tables)."""
+    return export_chunks(export) + _side_chunks(export)
+
+
+def _root_members(root: Path, may_be_empty: bool) -> list[tuple[str, Path]]:
+    try:
+        return metadata_members(root)
+    except BadInput:  # no metadata/ yet: the export being placed is the first
+        if may_be_empty:
+            return []
+        raise
 
 
 def _ahead_index(folder: Path) -> AheadIndex | None:

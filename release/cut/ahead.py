@@ -36,6 +36,7 @@ class AheadOutcome:
     seconds: float
     error: str = ""
     peak_rss: int = 0  # bytes: the child's peak resident memory (what it shares with the cut included)
+    began: str = ""  # when: "start" (with the cut), or after which step
 
 
 @dataclass
@@ -43,6 +44,7 @@ class _Running:
     process: BaseProcess
     results: Connection
     started: float
+    began: str
 
 
 def bytes_read() -> int:
@@ -101,8 +103,9 @@ class AheadWork:
         for name in list(self._running):
             self.stop(name)
 
-    def start(self, name: str, work: Callable[[], None]) -> None:
-        """Run `work` in a forked child (nothing is pickled) at the lowest priority."""
+    def start(self, name: str, work: Callable[[], None], began: str = "") -> None:
+        """Run `work` in a forked child (nothing is pickled) at the lowest priority; `began` says when, for
+        the report."""
         receive, send = multiprocessing.Pipe(duplex=False)
         fork = multiprocessing.get_context("fork")
         process = fork.Process(target=_child, args=(work, send, os.getpid()), daemon=True)
@@ -110,7 +113,11 @@ class AheadWork:
         sys.stderr.flush()
         process.start()
         send.close()
-        self._running[name] = _Running(process, receive, time.monotonic())
+        self._running[name] = _Running(process, receive, time.monotonic(), began)
+
+    def running(self, name: str) -> bool:
+        """Whether `name`'s ahead work was started and not yet finished or stopped."""
+        return name in self._running
 
     def finish(self, name: str) -> AheadOutcome | None:
         """Wait for `name`'s ahead work; None when none was started."""
@@ -125,7 +132,7 @@ class AheadWork:
         running.results.close()
         if error is None:
             error = f"ended with exit code {running.process.exitcode}"
-        return AheadOutcome(round(time.monotonic() - running.started, 3), error, peak)
+        return AheadOutcome(round(time.monotonic() - running.started, 3), error, peak, running.began)
 
     def stop(self, name: str) -> None:
         """Stop `name`'s ahead work (its step will not run): SIGTERM, then SIGKILL after STOP_GRACE."""

@@ -49,6 +49,17 @@ def _tarballs_ahead(context: CutContext) -> None:
     compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None)
 
 
+def _tarballs_early(context: CutContext) -> None:
+    """`_tarballs_ahead` from the cut's start, while the metadata step validates and places this year's
+    export: its files are compressed from the export folder (the tarball reuses streams by content)."""
+    from release.metaarchive import compress_ahead
+
+    spec = context.release.spec
+    assert spec.metadata is not None
+    export = context.release.resolve(spec.metadata.export)
+    compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None, export=export)
+
+
 def _last_years_tarball(context: CutContext) -> Reusable | None:
     previous = context.previous_manifest
     if previous is None:
@@ -189,7 +200,7 @@ def _publish_plan(context: CutContext) -> Summary:
 
 TARBALLS = Step(
     "tarballs", "metadata tarball", ("root", "year", "previous"), _tarballs,
-    ahead=_tarballs_ahead, ahead_after="metadata",
+    ahead=_tarballs_ahead, ahead_after="metadata", early=_tarballs_early,
 )  # fmt: skip
 RSYNC = Step("rsync", "rsync lists and rsyncd.conf", ("rsync", "final_id"), _rsync)
 STATS = Step(

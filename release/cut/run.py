@@ -86,6 +86,7 @@ class StepOutcome(BaseModel):
     ahead_seconds: float = 0.0
     ahead_error: str = ""
     ahead_peak_rss: int = 0  # bytes, of the child it ran in
+    ahead_began: str = ""  # "start": with the cut (early work); else the step it waited for
 
 
 class CutReport(BaseModel):
@@ -192,6 +193,8 @@ def run_cut(
             steps = range(after + 1, at + 1)
             return forced or any(STEPS[k].unwanted(context) is None and (k >= start or not current(k)) for k in steps)
 
+        if not dry_run:
+            _start_early(ahead, functools.partial(will_run, -1), context)
         for index, step in enumerate(STEPS):
             forced = forced or step.name == from_step
             fingerprint = prints[index]
@@ -219,7 +222,7 @@ def run_cut(
                 outcome.bytes_read = bytes_read() - read_before  # the ahead work's too: reaped in the step
                 if done_ahead is not None:
                     outcome.ahead_seconds, outcome.ahead_error = done_ahead.seconds, done_ahead.error
-                    outcome.ahead_peak_rss = done_ahead.peak_rss
+                    outcome.ahead_peak_rss, outcome.ahead_began = done_ahead.peak_rss, done_ahead.began
                 kept.append(_recorded(output, step, fingerprint, result, outcome.seconds))
                 _give_back_memory()
                 state = CutState(release=spec.name, steps=kept)
@@ -232,11 +235,22 @@ def run_cut(
 
 
 def _start_ahead(ahead: AheadWork, after: int, will_run: Callable[[int], bool], context: CutContext) -> None:
-    """Start the work ahead of every later step that waits for step `after` to be over and will run."""
+    """Start the work ahead of every later step that waits for step `after` to be over and will run (unless
+    it began with the cut)."""
     for later in range(after + 1, len(STEPS)):
         step = STEPS[later]
         if step.ahead is not None and step.ahead_after == STEPS[after].name and will_run(later):
-            ahead.start(step.name, functools.partial(step.ahead, context))
+            if not ahead.running(step.name):
+                ahead.start(step.name, functools.partial(step.ahead, context), STEPS[after].name)
+
+
+def _start_early(ahead: AheadWork, will_run: Callable[[int], bool], context: CutContext) -> None:
+    """Start, with the cut, the early work of every step that will run whose `ahead_after` step runs too."""
+    names = [step.name for step in STEPS]
+    for at, step in enumerate(STEPS):
+        if step.early is not None and step.ahead_after in names and will_run(names.index(step.ahead_after)):
+            if will_run(at):
+                ahead.start(step.name, functools.partial(step.early, context), "start")
 
 
 def _give_back_memory() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from release.cut.signing import artefacts, listed_together
+from release.metaarchive import write_metadata_tarball
 from release.metadata import release_chunks
 from release.scan import scan_root
 from release.stats import PostStats, collect_post_stats, collect_stats
@@ -112,7 +113,7 @@ def test_cut_then_next_year_incremental_then_nothing_to_do(workdir: Callable[[tu
     # the metadata tarball's streams were compressed ahead, beside the steps before it: every big chunk on a
     # first cut, this year's export next year (last year's tarball holds the rest); the cache is gone after
     tarballs = [next(s for s in run["steps"] if s["name"] == "tarballs") for run in (first, second)]
-    assert all(t["ahead_seconds"] > 0 and not t["ahead_error"] for t in tarballs)
+    assert all(t["ahead_seconds"] > 0 and not t["ahead_error"] and t["ahead_began"] == "metadata" for t in tarballs)
     assert all(t["summary"]["tar_bytes_compressed_ahead"] > 0 for t in tarballs)
     assert tarballs[1]["summary"]["tar_bytes_copied"] > 0
     assert not list((folder / "out").glob("*/.cut/metadata-ahead*"))
@@ -302,3 +303,10 @@ def test_the_scan_and_derive_read_the_posts_the_metadata_step_validated(
     assert counted == collect_post_stats(root)
     manifest = folder / "out" / "danbooru2018" / "danbooru2018.manifest.jsonl.zst"
     assert (reports / "stats.json").read_text() == collect_stats(root, manifest).model_dump_json(indent=2) + "\n"
+    # the tarball's streams were compressed from the export while the metadata step placed it: the same bytes
+    tarballs = steps["tarballs"]
+    assert tarballs["summary"]["tar_bytes_compressed_ahead"] > 0 and not tarballs["ahead_error"]
+    assert tarballs["ahead_began"] == "start" and steps["stats"]["ahead_began"] == "metadata"
+    write_metadata_tarball(root, folder / "fresh.tar.xz")
+    published = folder / "out" / "danbooru2018" / "metadata.json.tar.xz"
+    assert (folder / "fresh.tar.xz").read_bytes() == published.read_bytes()

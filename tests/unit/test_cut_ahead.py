@@ -52,6 +52,37 @@ def test_streams_compressed_ahead_give_the_same_tarball_and_are_copied(
     assert ahead.copied_bytes == sum(s.raw_length for s in index.segments) > 0
 
 
+@pytest.mark.parametrize("new_only", [False, True])
+def test_an_export_still_to_be_placed_is_compressed_from_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_only: bool
+) -> None:
+    monkeypatch.setattr(tarball, "BLOCK", 1 << 16)
+    root, cache, export = tmp_path / "r", tmp_path / "cache", tmp_path / "export"
+    make_root(root)  # last year's export at the top, 2017's archived
+    cache.mkdir()
+    export.mkdir()
+    lines = [b'{"id": %d, "tags": []}\n' % n for n in range(5, 40_000)]
+    (export / "2019000000000000").write_bytes(b"".join(lines[:20_000]))  # not valid posts: never archived
+    (export / "2019000000000001").write_bytes(b"".join(lines[20_000:]))
+    index = compress_ahead(root, cache, new_only=new_only, export=export)
+    ours = ["metadata/2019000000000000", "metadata/2019000000000001"]
+    last = ["metadata/2017/2017000000000000", "metadata/2017/2017000000000001", "metadata/2018000000000000"]
+    assert sorted(index.files) == (ours if new_only else sorted(last + ours))
+    # placed as the metadata step places it: this year's at the top, last year's into metadata/2018/
+    (root / "metadata/2018").mkdir()
+    for name in ("2018000000000000", "2018000000000001"):
+        (root / "metadata" / name).rename(root / "metadata/2018" / name)
+    for chunk in export.iterdir():
+        (root / "metadata" / chunk.name).write_bytes(chunk.read_bytes())
+    fresh, fast = tmp_path / "fresh.tar.xz", tmp_path / "fast.tar.xz"
+    write_metadata_tarball(root, fresh)
+    ahead = ahead_streams(cache)
+    assert ahead is not None
+    write_metadata_tarball(root, fast, reuse=[ahead])
+    assert fast.read_bytes() == fresh.read_bytes()
+    assert ahead.copied_bytes == sum(s.raw_length for s in index.segments) > 0  # every stream made was used
+
+
 def test_a_finished_run_is_kept_and_a_stale_or_damaged_one_only_costs_time(tmp_path: Path) -> None:
     root, cache = tmp_path / "r", tmp_path / "cache"
     make_root(root)
