@@ -231,14 +231,16 @@ def compress_ahead(root: Path, folder: Path, *, new_only: bool, export: Path | N
     with its index AHEAD_INDEX), so that writing it later copies them (`ahead_streams`). `new_only`: only the
     files at the top of metadata/ (this year's export; last year's tarball holds the archived years).
     With `export`, this year's export is still to be placed (`archive_metadata`, running meanwhile): its
-    files are compressed from there (streams are copied by content, whatever the file is called), and the
-    root's top-level files are last year's, not this year's. A finished earlier run over the same files
-    (names, sizes, mtimes) is kept as it is."""
-    candidates = [] if export is None else [(f"metadata/{p.name}", p) for p in _export_members(export)]
-    if export is None or not new_only:
-        placed = {name for name, _ in candidates}
-        candidates += [(name, path) for name, path in _root_members(root, export is not None)
-                       if not (new_only and name.count("/") > 1) and name not in placed]  # fmt: skip
+    files are compressed from there (streams are copied by content, whatever the file is called), and of
+    the root's only the archived years' (in metadata/<year>/), which placing the export leaves where they
+    are (the top-level files it moves are left to the tarball step). A finished earlier run over the same
+    files (names, sizes, mtimes) is kept as it is."""
+    if export is None:
+        candidates = [(name, path) for name, path in metadata_members(root) if not new_only or name.count("/") == 1]
+    else:
+        candidates = [(f"metadata/{p.name}", p) for p in _export_members(export)]
+        archived = [] if new_only else [(n, p) for n, p in _root_members(root) if n.count("/") > 1]
+        candidates += archived
     found = stamps(candidates)
     members = [(name, path) for name, path in candidates if found[name][0] >= OWN_STREAM]
     files = {name: found[name] for name, _ in members}
@@ -257,13 +259,11 @@ def _export_members(export: Path) -> list[Path]:
     return export_chunks(export) + _side_chunks(export)
 
 
-def _root_members(root: Path, may_be_empty: bool) -> list[tuple[str, Path]]:
+def _root_members(root: Path) -> list[tuple[str, Path]]:
     try:
         return metadata_members(root)
     except BadInput:  # no metadata/ yet: the export being placed is the first
-        if may_be_empty:
-            return []
-        raise
+        return []
 
 
 def _ahead_index(folder: Path) -> AheadIndex | None:
