@@ -60,6 +60,14 @@ def _tarballs_early(context: CutContext) -> None:
     compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None, export=export)
 
 
+def _tarballs_early_wanted(context: CutContext) -> bool:
+    """Early, unless a first cut's tarball needs top-level files the metadata step is about to move (last
+    year's export, with no tarball of last year's to copy them from): those wait for it."""
+    from release.metadata import export_chunks
+
+    return _last_years_tarball(context) is not None or not export_chunks(context.root / "metadata")
+
+
 def _last_years_tarball(context: CutContext) -> Reusable | None:
     previous = context.previous_manifest
     if previous is None:
@@ -200,7 +208,7 @@ def _publish_plan(context: CutContext) -> Summary:
 
 TARBALLS = Step(
     "tarballs", "metadata tarball", ("root", "year", "previous"), _tarballs,
-    ahead=_tarballs_ahead, ahead_after="metadata", early=_tarballs_early,
+    ahead=_tarballs_ahead, ahead_after="metadata", early=_tarballs_early, early_wanted=_tarballs_early_wanted,
 )  # fmt: skip
 RSYNC = Step("rsync", "rsync lists and rsyncd.conf", ("rsync", "final_id"), _rsync)
 STATS = Step(

@@ -78,9 +78,10 @@ class Step:
     # work the step can do before its turn, once the step named `ahead_after` is over (`release.cut.ahead`)
     ahead: Callable[[CutContext], None] | None = None
     ahead_after: str = ""
-    # the same work begun with the cut, when the `ahead_after` step runs in it: it then takes that step's
-    # inputs, not its outputs (the export being placed, not the root's metadata)
+    # the same work begun with the cut, when the `ahead_after` step runs in it and `early_wanted` says so:
+    # it then takes that step's inputs, not its outputs (the export being placed, not the root's metadata)
     early: Callable[[CutContext], None] | None = None
+    early_wanted: Callable[[CutContext], bool] = lambda context: True
 
 
 def write_json(path: Path, model: BaseModel) -> Path:

@@ -249,7 +249,7 @@ def _start_early(ahead: AheadWork, will_run: Callable[[int], bool], context: Cut
     names = [step.name for step in STEPS]
     for at, step in enumerate(STEPS):
         if step.early is not None and step.ahead_after in names and will_run(names.index(step.ahead_after)):
-            if will_run(at):
+            if will_run(at) and step.early_wanted(context):
                 ahead.start(step.name, functools.partial(step.early, context), "start")
 
 

@@ -310,3 +310,17 @@ def test_the_scan_and_derive_read_the_posts_the_metadata_step_validated(
     write_metadata_tarball(root, folder / "fresh.tar.xz")
     published = folder / "out" / "danbooru2018" / "metadata.json.tar.xz"
     assert (folder / "fresh.tar.xz").read_bytes() == published.read_bytes()
+
+
+def test_a_first_cut_over_last_years_top_level_export_compresses_after_the_metadata_step(
+    workdir: Callable[[tuple[int, ...]], Path],
+) -> None:
+    folder = workdir((2018,))
+    (folder / "export").mkdir()
+    for chunk in release_chunks(folder / "root2018"):  # the export is placed over files already at the top
+        shutil.copy2(chunk, folder / "export" / chunk.name)
+    path = release_file(folder, 2018)
+    path.write_text(path.read_text().replace("[torrents]", '[metadata]\nexport = "export"\n[torrents]'))
+    tarballs = next(s for s in json.loads(cut(path, "--json").stdout)["steps"] if s["name"] == "tarballs")
+    assert tarballs["ahead_began"] == "metadata" and not tarballs["ahead_error"]
+    assert tarballs["summary"]["tar_bytes_compressed_ahead"] > 0
