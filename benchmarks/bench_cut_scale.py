@@ -65,7 +65,9 @@ def main() -> None:
         export.mkdir()
         for chunk in export_chunks(data / "2019" / "metadata"):
             chunk.rename(export / chunk.name)
-    if args.from_step is None:
+    if args.from_step is None:  # a whole cut, as the first: the export not yet placed, no output
+        for chunk in export_chunks(data / "2019" / "metadata"):
+            chunk.unlink()
         shutil.rmtree(data / "out", ignore_errors=True)
     release = data / "danbooru2019.toml"
     release.write_text(
@@ -103,7 +105,7 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d')})\n",
         f"`synth --years 2019 --images {args.images} --tiny`: {files:,} files. The whole cut: **{total:.0f} s**; "
         f"peak RSS of the main process per step, and of the child each step's work done ahead ran in "
-        f"(beside the steps before it) (target ≤ 1 GiB each):\n",
+        f"(beside the steps before it; its own seconds) (target ≤ 1 GiB each):\n",
         "| step | seconds | peak RSS MB | done ahead: seconds | its peak RSS MB |",
         "|---|---:|---:|---:|---:|",
         *(

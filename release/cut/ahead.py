@@ -30,8 +30,9 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class AheadOutcome:
-    """What a step's ahead work did: its wall time and its error. Its bytes read are the cut's once `finish`
-    has reaped it (the kernel adds a reaped child's I/O counters to its parent's, as in `bytes_read`)."""
+    """What a step's ahead work did: its wall time (its own, not the wait for its step's turn) and its
+    error. Its bytes read are the cut's once `finish` has reaped it (the kernel adds a reaped child's I/O
+    counters to its parent's, as in `bytes_read`)."""
 
     seconds: float
     error: str = ""
@@ -82,12 +83,12 @@ def _child(work: Callable[[], None], results: Connection, parent: int) -> None:
     signal.signal(signal.SIGINT, _exit_on)
     with contextlib.suppress(OSError):
         os.nice(19)
-    error = ""
+    error, started = "", time.monotonic()
     try:
         work()
     except Exception as exc:  # noqa: BLE001  # reported to the step, which then does the work itself
         error = f"{type(exc).__name__}: {exc}"
-    results.send((error, peak_rss()))
+    results.send((error, peak_rss(), time.monotonic() - started))
 
 
 class AheadWork:
@@ -125,14 +126,14 @@ class AheadWork:
         if running is None:
             return None
         try:
-            error, peak = running.results.recv()
-        except EOFError:  # it died without a word (killed, out of memory)
-            error, peak = None, 0
+            error, peak, seconds = running.results.recv()
+        except EOFError:  # it died without a word (killed, out of memory): the time it had, at most
+            error, peak, seconds = None, 0, time.monotonic() - running.started
         running.process.join()
         running.results.close()
         if error is None:
             error = f"ended with exit code {running.process.exitcode}"
-        return AheadOutcome(round(time.monotonic() - running.started, 3), error, peak, running.began)
+        return AheadOutcome(round(seconds, 3), error, peak, running.began)
 
     def stop(self, name: str) -> None:
         """Stop `name`'s ahead work (its step will not run): SIGTERM, then SIGKILL after STOP_GRACE."""

@@ -135,6 +135,14 @@ def _writer(target: Path) -> None:
         time.sleep(60)
 
 
+def test_ahead_seconds_are_the_works_own_not_the_wait_for_its_step() -> None:
+    with AheadWork() as ahead:
+        ahead.start("quick", lambda: time.sleep(0.1), "metadata")
+        time.sleep(3)  # the steps between run on; the work is long done
+        done = ahead.finish("quick")
+    assert done is not None and 0.1 <= done.seconds < 2.5 and done.began == "metadata"
+
+
 def test_stopped_ahead_work_leaves_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "cache.xz"
     with AheadWork() as ahead:
