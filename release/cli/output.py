@@ -7,19 +7,17 @@ import time
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
 
 from release.atomic import is_stdout
 from release.errors import BadInput
 from release.progress import Progress
-
-if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgress
-    from rich.progress import TaskID
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (messages stay on stderr).")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Hashing workers (default: one per core; 0: in-process).")]
@@ -86,10 +84,6 @@ class ProgressView:
 
     def __enter__(self) -> ProgressView:
         if self.enabled and self.tty:
-            # imported here: its spinners and columns cost a tenth of a second a run, and only bars need them
-            from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
-            from rich.progress import Progress as RichProgress
-
             self._rich = RichProgress(
                 TextColumn("{task.description}"),
                 BarColumn(),
