@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hashing import CLI, HERE, best, emit_section  # noqa: E402
@@ -36,6 +36,7 @@ from bench_hashing import CLI, HERE, best, emit_section  # noqa: E402
 sys.path.insert(0, str(HERE.parent))
 from release.derive import versions  # noqa: E402
 from release.layout import image_path  # noqa: E402
+from release.synth.images import scribble  # noqa: E402
 from release.synth.records import make_record, record_line  # noqa: E402
 
 START, END = "<!-- derive:start -->", "<!-- derive:end -->"
@@ -51,13 +52,7 @@ def draw(index: int) -> tuple[str, bytes]:
     width, height = rng.randint(1000, 2000), rng.randint(1000, 2000)
     transparent = index % 12 == 3
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0) if transparent else (250, 248, 240, 255))
-    pen = ImageDraw.Draw(image)
-    for _ in range(40):
-        colour = tuple(rng.randrange(256) for _ in range(3)) + (255,)
-        points = [(rng.randrange(width), rng.randrange(height)) for _ in range(rng.randint(3, 7))]
-        pen.polygon(points, fill=colour, outline=(20, 20, 20, 255), width=rng.randint(2, 6))
-    for _ in range(60):
-        pen.line([(rng.randrange(width), rng.randrange(height)) for _ in range(2)], fill=(10, 10, 10, 255), width=3)
+    scribble(image, rng)
     out = io.BytesIO()
     if index % 4 == 3:
         image.save(out, "PNG")

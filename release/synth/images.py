@@ -57,6 +57,20 @@ def base_image(ext: str, index: int) -> tuple[bytes, int, int]:
     return out.getvalue(), width, height
 
 
+def scribble(image: Image.Image, rng: random.Random) -> None:
+    """Draw an illustration's shapes on `image` (RGB or RGBA), from `rng`: 40 flat-colour polygons with
+    dark outlines, then 60 lines."""
+    alpha = (255,) if image.mode == "RGBA" else ()
+    pen = ImageDraw.Draw(image)
+    width, height = image.size
+    for _ in range(40):
+        colour = tuple(rng.randrange(256) for _ in range(3)) + alpha
+        points = [(rng.randrange(width), rng.randrange(height)) for _ in range(rng.randint(3, 7))]
+        pen.polygon(points, fill=colour, outline=(20, 20, 20, *alpha), width=rng.randint(2, 6))
+    for _ in range(60):
+        pen.line([(rng.randrange(width), rng.randrange(height)) for _ in range(2)], fill=(10, 10, 10, *alpha), width=3)
+
+
 @cache
 def drawn_image(ext: str, index: int, shrink: int = 1) -> tuple[bytes, int, int]:
     """Encoded illustration `index` of a Pillow type at Danbooru's size in pixels (1000-2000 a side, divided
@@ -64,13 +78,7 @@ def drawn_image(ext: str, index: int, shrink: int = 1) -> tuple[bytes, int, int]
     rng = random.Random(f"drawn:{ext}:{index}")
     width, height = rng.randint(*DRAWN_SIDES), rng.randint(*DRAWN_SIDES)
     image = Image.new("RGB", (width, height), (250, 248, 240))
-    pen = ImageDraw.Draw(image)
-    for _ in range(40):
-        colour = tuple(rng.randrange(256) for _ in range(3))
-        points = [(rng.randrange(width), rng.randrange(height)) for _ in range(rng.randint(3, 7))]
-        pen.polygon(points, fill=colour, outline=(20, 20, 20), width=rng.randint(2, 6))
-    for _ in range(60):
-        pen.line([(rng.randrange(width), rng.randrange(height)) for _ in range(2)], fill=(10, 10, 10), width=3)
+    scribble(image, rng)
     if shrink > 1:
         image = image.resize((width // shrink, height // shrink), Image.Resampling.BOX)
     out = io.BytesIO()
