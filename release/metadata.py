@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from release.errors import BadInput, InputIOError, MetadataFormatError
+from release.manifest.merge import stamps
 from release.posts import Dialect, Post, check, chunk_dialect, decode, dialect_of_name
 from release.progress import Ticker
 from release.textio import MAX_METADATA_LINE, TOO_LONG, bounded_lines, loads
@@ -233,6 +234,12 @@ def release_chunks(root: Path) -> list[Path]:
             str(root / "metadata"), "no metadata chunks (year + 12 digits, or posts*.json) at the top of metadata/"
         )
     return chunks
+
+
+def chunk_stamps(chunks: Iterable[Path]) -> dict[str, tuple[int, int]]:
+    """The stamps (`manifest.merge.stamps`) of metadata chunks, by file name: what was made from a release's
+    chunks (its posts counted, indexed) holds while they are equal."""
+    return stamps((chunk.name, chunk) for chunk in chunks)
 
 
 def chunk_lines(chunks: list[Path], ticker: Ticker | None = None) -> Iterator[bytes]:

@@ -23,8 +23,7 @@ import numpy as np
 
 from release.atomic import atomic_output
 from release.errors import BadInput
-from release.manifest.merge import stamps
-from release.metadata import IdSet, MetaLine, duplicate_tags, release_chunks
+from release.metadata import IdSet, MetaLine, chunk_stamps, duplicate_tags, release_chunks
 from release.posts import Post
 
 FORMAT = "booru-release-post-index"
@@ -62,7 +61,7 @@ class PostIndex:
 
     def is_current(self, root: Path) -> bool:
         """Whether `root`'s own chunks are still the ones this was made of."""
-        return self.chunks == stamps((chunk.name, chunk) for chunk in release_chunks(root))
+        return self.chunks == chunk_stamps(release_chunks(root))
 
 
 class PostIndexBuilder:
@@ -111,7 +110,7 @@ class PostIndexBuilder:
     def build(self, folder: Path) -> PostIndex:
         """The index, stamped with the chunks read as they lie in `folder` now (where they were placed)."""
         return PostIndex(
-            stamps((name, folder / name) for name in self._chunks), np.frombuffer(self._ids, np.int64).copy(),
+            chunk_stamps(folder / name for name in self._chunks), np.frombuffer(self._ids, np.int64).copy(),
             np.frombuffer(self._ratings, np.uint8).copy(), tuple(self._letters), self.newest_year, self.records,
             self.rows_without_id, tuple(self.findings),
         )  # fmt: skip

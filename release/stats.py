@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from release.errors import BadInput
 from release.layout import IMAGE_SUBSETS, SUBSET_RANK, ParsedPath, parse_path
-from release.manifest.merge import stamps
-from release.metadata import MetaLine, PostReader, release_chunks
+from release.metadata import MetaLine, PostReader, chunk_stamps, release_chunks
 from release.posts import Dialect, Post, dialect_of_name, rating_letters
 from release.progress import ProgressFn, Ticker, no_progress
 from release.tree import files_of
@@ -156,7 +155,7 @@ class PostStats(PostFigures):
 
     def is_current(self, root: Path) -> bool:
         """Whether `root`'s chunks are still the ones counted (names, sizes, mtimes: unchanged files)."""
-        return self.chunks == _stamps(release_chunks(root))
+        return self.chunks == chunk_stamps(release_chunks(root))
 
 
 def load_post_stats(path: Path, root: Path) -> PostStats | None:
@@ -170,10 +169,6 @@ def load_post_stats(path: Path, root: Path) -> PostStats | None:
         return posts if posts.is_current(root) else None
     except (OSError, BadInput):  # the chunks are gone
         return None
-
-
-def _stamps(chunks: list[Path]) -> dict[str, tuple[int, int]]:
-    return stamps((chunk.name, chunk) for chunk in chunks)
 
 
 def collect_stats(
@@ -192,7 +187,7 @@ def collect_stats(
 def collect_post_stats(root: Path, progress: ProgressFn = no_progress) -> PostStats:
     """Count the posts of `root`'s own metadata chunks: tags, ratings, uploads."""
     chunks = release_chunks(root)
-    stamped = _stamps(chunks)
+    stamped = chunk_stamps(chunks)
     tally = _PostTally()
     ticker = Ticker(progress, "metadata", bytes_total=sum(size for size, _ in stamped.values()))
     posts = PostReader(chunks, ticker)
@@ -225,7 +220,7 @@ class PostCounter:
 
     def build(self, folder: Path) -> PostStats:
         """The figures, stamped with the chunks counted as they lie in `folder` now (where they were placed)."""
-        return _figures(self._tally, stamps((name, folder / name) for name in self._tally.dialects))
+        return _figures(self._tally, chunk_stamps(folder / name for name in self._tally.dialects))
 
 
 def _figures(tally: _PostTally, stamped: dict[str, tuple[int, int]]) -> PostStats:

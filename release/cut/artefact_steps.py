@@ -41,23 +41,20 @@ def _tarballs(context: CutContext) -> StepResult:
                                         "tar_bytes_compressed_ahead": ahead.copied_bytes if ahead else 0})  # fmt: skip
 
 
-def _tarballs_ahead(context: CutContext) -> None:
+def _tarballs_ahead(context: CutContext, export: Path | None = None) -> None:
     """The metadata tarball's streams that last year's cannot provide, compressed while the steps before it
-    run: this year's export (every big file on a first cut)."""
+    run: this year's export (every big file on a first cut); with `export`, from there, still to be placed."""
     from release.metaarchive import compress_ahead
 
-    compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None)
+    compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None, export=export)
 
 
 def _tarballs_early(context: CutContext) -> None:
     """`_tarballs_ahead` from the cut's start, while the metadata step validates and places this year's
     export: its files are compressed from the export folder (the tarball reuses streams by content)."""
-    from release.metaarchive import compress_ahead
-
     spec = context.release.spec
     assert spec.metadata is not None
-    export = context.release.resolve(spec.metadata.export)
-    compress_ahead(context.root, context.reports, new_only=_last_years_tarball(context) is not None, export=export)
+    _tarballs_ahead(context, context.release.resolve(spec.metadata.export))
 
 
 def _tarballs_early_wanted(context: CutContext) -> bool:

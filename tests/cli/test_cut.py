@@ -64,6 +64,17 @@ def release_file(folder: Path, year: int, previous: int | None = None, key: Path
     return path
 
 
+def with_export(folder: Path, year: int, *, keep: bool) -> Path:
+    """The release file of `year` with `[metadata] export = "export"`: the root's own chunks, moved there (or
+    copied, with `keep`)."""
+    (folder / "export").mkdir()
+    for chunk in release_chunks(folder / f"root{year}"):
+        (shutil.copy2 if keep else shutil.move)(chunk, folder / "export" / chunk.name)
+    path = release_file(folder, year)
+    path.write_text(path.read_text() + '[metadata]\nexport = "export"\n')
+    return path
+
+
 def cut(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([*CLI, "cut", *map(str, args)], capture_output=True, text=True, timeout=600)
     if check:
@@ -283,11 +294,7 @@ def test_the_scan_and_derive_read_the_posts_the_metadata_step_validated(
 ) -> None:
     folder = workdir((2018,))
     root = folder / "root2018"
-    (folder / "export").mkdir()
-    for chunk in release_chunks(root):  # this year's export arrives through the metadata step
-        chunk.rename(folder / "export" / chunk.name)
-    path = release_file(folder, 2018)
-    path.write_text(path.read_text().replace("[torrents]", '[metadata]\nexport = "export"\n[torrents]'))
+    path = with_export(folder, 2018, keep=False)  # this year's export arrives through the metadata step
     run = json.loads(cut(path, "--json").stdout)
     steps = {s["name"]: s for s in run["steps"]}
     assert steps["metadata"]["status"] == "done"
@@ -316,11 +323,7 @@ def test_a_first_cut_over_last_years_top_level_export_compresses_after_the_metad
     workdir: Callable[[tuple[int, ...]], Path],
 ) -> None:
     folder = workdir((2018,))
-    (folder / "export").mkdir()
-    for chunk in release_chunks(folder / "root2018"):  # the export is placed over files already at the top
-        shutil.copy2(chunk, folder / "export" / chunk.name)
-    path = release_file(folder, 2018)
-    path.write_text(path.read_text().replace("[torrents]", '[metadata]\nexport = "export"\n[torrents]'))
+    path = with_export(folder, 2018, keep=True)  # the export is placed over files already at the top
     tarballs = next(s for s in json.loads(cut(path, "--json").stdout)["steps"] if s["name"] == "tarballs")
     assert tarballs["ahead_began"] == "metadata" and not tarballs["ahead_error"]
     assert tarballs["summary"]["tar_bytes_compressed_ahead"] > 0
