@@ -16,17 +16,21 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from release.hashing import OPEN_FLAGS
+from release.hashing import IO_DEPTH, OPEN_FLAGS
 from release.torrents.metainfo import load_torrent
 from release.torrents.sizes import PIECE_HASH
 from release.walk import FileTable
 
 SPOT_CHECKS = 2  # random pieces read besides the first and the last of the kept prefix
+SPOT_READERS = IO_DEPTH  # reads in flight
+SPOT_RUN = 256  # files a reader takes at a time
 
 
 @dataclass(frozen=True)
@@ -79,25 +83,60 @@ def find_reuse(
     return reuse, None
 
 
-def _read_span(root: Path, table: FileTable, rows: list[int], offsets: np.ndarray, begin: int, end: int) -> bytes:
-    """Bytes [begin, end) of the stream of `rows` (files in order; `offsets`: each file's first byte)."""
-    out = bytearray()
+class _Part(NamedTuple):
+    """Bytes [offset, offset + length) of one file of a stream."""
+
+    path: str
+    offset: int
+    length: int
+
+
+def _span_parts(table: FileTable, rows: np.ndarray, offsets: np.ndarray, begin: int, end: int) -> list[_Part]:
+    """The file parts that bytes [begin, end) of the stream of `rows` lie in (`offsets`: each file's first byte)."""
+    parts = []
     index = int(np.searchsorted(offsets, begin, side="right")) - 1
     while begin < end:
-        row = rows[index]
+        row = int(rows[index])
         inside = begin - int(offsets[index])
         want = min(end - begin, table.size(row) - inside)
-        fd = os.open(root / table.path(row), OPEN_FLAGS)
-        try:
-            chunk = os.pread(fd, want, inside)
-        finally:
-            os.close(fd)
-        if len(chunk) != want:
-            raise OSError(f"{table.path(row)} is shorter than the manifest says")
-        out += chunk
+        parts.append(_Part(table.path(row), inside, want))
         begin += want
         index += 1
+    return parts
+
+
+def _read_parts(folder: int, parts: list[_Part]) -> bytes:
+    out = bytearray()
+    for part in parts:
+        fd = os.open(part.path, OPEN_FLAGS, dir_fd=folder)
+        try:
+            chunk = os.pread(fd, part.length, part.offset)
+        finally:
+            os.close(fd)
+        if len(chunk) != part.length:
+            raise OSError(f"{part.path} is shorter than the manifest says")
+        out += chunk
     return bytes(out)
+
+
+def read_spans(root: Path, table: FileTable, rows: np.ndarray, spans: list[tuple[int, int]]) -> list[bytes]:
+    """Bytes [begin, end) of the stream of `rows` (files in order) for each of `spans`. The files are read
+    by SPOT_READERS threads, a run of files each: a piece of tiny files is thousands of cold reads, which
+    one thread would wait for one at a time."""
+    sizes = table.sizes()[rows]
+    offsets = np.cumsum(sizes) - sizes
+    parts = [_span_parts(table, rows, offsets, begin, end) for begin, end in spans]
+    runs = [(n, piece[at : at + SPOT_RUN]) for n, piece in enumerate(parts) for at in range(0, len(piece), SPOT_RUN)]
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with ThreadPoolExecutor(max(1, min(SPOT_READERS, len(runs)))) as pool:
+            read = list(pool.map(lambda run: _read_parts(folder, run[1]), runs))
+    finally:
+        os.close(folder)
+    out = [bytearray() for _ in spans]
+    for (n, _), data in zip(runs, read, strict=True):
+        out[n] += data
+    return [bytes(data) for data in out]
 
 
 def spot_check(root: Path, table: FileTable, rows: np.ndarray, reuse: Reuse, info_hash: str) -> str | None:
@@ -106,19 +145,17 @@ def spot_check(root: Path, table: FileTable, rows: np.ndarray, reuse: Reuse, inf
     pieces = len(reuse.hashes) // PIECE_HASH
     if pieces == 0:
         return None
-    kept = rows[: reuse.kept_files].tolist()
-    sizes = np.array([table.size(row) for row in kept], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])[:-1] if len(kept) else np.zeros(0, np.int64)
-    stream_end = int(sizes.sum())
+    kept = rows[: reuse.kept_files]
+    stream_end = int(table.sizes()[kept].sum())
     chooser = random.Random(info_hash)
     sample = sorted({0, pieces - 1, *(chooser.randrange(pieces) for _ in range(SPOT_CHECKS))})
-    for piece in sample:
-        begin = piece * reuse.piece_length
-        end = min(begin + reuse.piece_length, stream_end)
-        try:
-            data = _read_span(root, table, kept, offsets, begin, end)
-        except OSError as exc:
-            return f"piece {piece} could not be read: {exc.strerror or exc}"
+    spans = [(piece * reuse.piece_length, min((piece + 1) * reuse.piece_length, stream_end)) for piece in sample]
+    try:
+        read = read_spans(root, table, kept, spans)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"a kept piece could not be read: {where}{exc.strerror or exc}"
+    for piece, data in zip(sample, read, strict=True):
         if hashlib.sha1(data).digest() != reuse.hashes[piece * PIECE_HASH : (piece + 1) * PIECE_HASH]:
             return f"piece {piece} does not match the files"
     return None
