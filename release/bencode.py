@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 from release import _bencode
 
@@ -133,4 +133,4 @@ def iter_files(info: dict[bytes, Value]) -> Iterator[tuple[list[bytes], int]]:
         path, length = entry.get(b"path"), entry.get(b"length")
         if not isinstance(path, list) or not all(isinstance(p, bytes) for p in path) or not isinstance(length, int):
             raise BencodeError(0, "a files entry lacks a valid path or length")
-        yield [p for p in path if isinstance(p, bytes)], length
+        yield cast(list[bytes], path), length

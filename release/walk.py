@@ -251,6 +251,10 @@ class FileTable:
         offsets = np.frombuffer(self._offsets, np.int64)
         return PathSpans(self._blob, np.stack((offsets[rows], offsets[rows + 1]), axis=1))
 
+    def path_lengths(self) -> np.ndarray:
+        """The length in bytes (UTF-8) of every row's path."""
+        return np.diff(np.frombuffer(self._offsets, np.int64))
+
     def mtimes(self) -> np.ndarray:
         """The mtimes of every row, as a read-only int64 view."""
         return np.frombuffer(self._mtimes, dtype=np.int64) if len(self) else np.zeros(0, np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from release.torrents.profiles import DEFAULT_PROFILES, PROFILES
 from release.torrents.sizes import PIECE_HASH
 
 MAX_READ = 256 * 1024 * 1024  # far above any client's limit; refuse to read more
+_UNSAFE = re.compile(rb"/\.{0,2}/|[\\\x00]")  # in "/" + path + "/": an empty, "." or ".." component; "\\"; NUL
 
 
 class LintReport(BaseModel):
@@ -90,15 +92,24 @@ def check_info(info: dict[bytes, Value], keep_files: bool = False) -> InfoCheck:
 
 
 def _check_file(found: InfoCheck, components: list[bytes], length: int) -> None:
-    shown = b"/".join(components).decode("utf-8", "replace")
     if not components:
         found.unsafe.append("a file with an empty path")
-    for component in components:
-        if (why := unsafe_component(component)) is not None:
-            found.unsafe.append(f"unsafe path {shown!r}: {why}")
-            break
+    elif not _plainly_safe(components):
+        shown = b"/".join(components).decode("utf-8", "replace")
+        for component in components:
+            if (why := unsafe_component(component)) is not None:
+                found.unsafe.append(f"unsafe path {shown!r}: {why}")
+                break
     if length < 0:
+        shown = b"/".join(components).decode("utf-8", "replace")
         found.faults.append(f"negative length {length} for {shown!r}")
+
+
+def _plainly_safe(components: list[bytes]) -> bool:
+    """No component `unsafe_component` would refuse, in one search of the joined path (millions of files
+    a torrent); a path it cannot clear goes through `unsafe_component` for the words."""
+    joined = b"/" + b"/".join(components) + b"/"
+    return joined.count(b"/") == len(components) + 1 and _UNSAFE.search(joined) is None
 
 
 def _check_pieces(found: InfoCheck, info: dict[bytes, Value]) -> None:

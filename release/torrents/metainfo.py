@@ -100,7 +100,7 @@ def load_torrent(path: Path) -> Metainfo:
         raise error(str(path), f"not a usable v1 torrent: {checked.problems[0]}{more}", "see `torrents lint` for all")
     name = info[b"name"]
     assert isinstance(name, bytes)
-    paths = ["/".join(c.decode("utf-8", "surrogateescape") for c in components) for components in checked.paths]
+    paths = [b"/".join(components).decode("utf-8", "surrogateescape") for components in checked.paths]
     if b"files" not in info:  # single-file torrent: the name is the file
         paths = [name.decode("utf-8", "surrogateescape")]
     length, pieces = info[b"piece length"], info[b"pieces"]

@@ -18,8 +18,17 @@ from release.layout import BUCKETS, SUBSET_RANK, parse_path
 from release.models import Frozen, ReleaseName
 from release.progress import ProgressFn, Ticker, no_progress
 from release.torrents.profiles import DEFAULT_PROFILES, PROFILES, ClientProfile
-from release.torrents.sizes import PIECE_HASH, entry_bytes, entry_tokens, piece_count, skeleton, torrent_size
+from release.torrents.sizes import (
+    PIECE_HASH,
+    entry_bytes,
+    entry_bytes_of_columns,
+    entry_tokens,
+    piece_count,
+    skeleton,
+    torrent_size,
+)
 from release.tree import files_of
+from release.walk import FileTable
 
 SHARD_COUNTS: tuple[int, ...] = tuple(n for n in range(1, BUCKETS + 1) if BUCKETS % n == 0)
 IMAGE_SUBSETS: tuple[str, ...] = ("original", "512px")
@@ -81,16 +90,54 @@ class Stats:
                 self.metadata[key] += value
             return METADATA_GROUP
         if parsed.subset in IMAGE_SUBSETS and parsed.id is not None:
-            arrays = self.buckets.setdefault(
-                parsed.subset,
-                {k: np.zeros(BUCKETS, dtype=np.int64) for k in ("files", "bytes", "entry_bytes", "tokens")},
-            )
+            arrays = self._arrays(parsed.subset)
             bucket = parsed.id % BUCKETS  # the ID's bucket: a file in the wrong folder still belongs there
             for key, value in cost.items():
                 arrays[key][bucket] += value
             return SUBSET_RANK[parsed.subset] * BUCKETS + bucket
         self.skipped += 1
         return -1
+
+    def add_table(self, table: FileTable) -> np.ndarray:
+        """`add` every row of a walked tree; each row's planning group. Conforming image paths are counted
+        on whole columns, a subset at a time; the rest (metadata, odd names) go through `add` one by one,
+        so the counts are always `add`'s."""
+        layout, sizes, lengths = table.layout(), table.sizes(), table.path_lengths()
+        groups = np.full(len(table), -1, dtype=np.int32)
+        counted = np.zeros(len(table), dtype=bool)
+        for subset in IMAGE_SUBSETS:
+            rows = np.flatnonzero(layout.conforming & (layout.rank == SUBSET_RANK[subset]))
+            if len(rows):
+                groups[rows] = self._add_images(subset, layout.ids[rows], sizes[rows], lengths[rows])
+                counted[rows] = True
+        for row in np.flatnonzero(~counted).tolist():
+            groups[row] = self.add(table.path(row), table.size(row))
+        return groups
+
+    def _add_images(self, subset: str, ids: np.ndarray, sizes: np.ndarray, path_lengths: np.ndarray) -> np.ndarray:
+        """Count conforming `subset/NNNN/ID.ext` files (three components, the bucket's four digits); their groups."""
+        bucket = ids % BUCKETS
+        components = [
+            np.full(len(ids), len(subset)),
+            np.full(len(ids), len("NNNN")),
+            path_lengths - len(f"{subset}/NNNN/"),
+        ]
+        costs: dict[str, np.ndarray | int] = {
+            "files": 1,
+            "bytes": sizes,
+            "entry_bytes": entry_bytes_of_columns(components, sizes),
+            "tokens": entry_tokens([subset, "NNNN", "ID.ext"]),
+        }
+        arrays = self._arrays(subset)
+        for key, values in costs.items():
+            np.add.at(arrays[key], bucket, values)
+        result: np.ndarray = SUBSET_RANK[subset] * BUCKETS + bucket
+        return result
+
+    def _arrays(self, subset: str) -> dict[str, np.ndarray]:
+        return self.buckets.setdefault(
+            subset, {k: np.zeros(BUCKETS, dtype=np.int64) for k in ("files", "bytes", "entry_bytes", "tokens")}
+        )
 
 
 def collect_stats(source: Path, progress: ProgressFn = no_progress) -> Stats:

@@ -7,15 +7,30 @@ these formulas against real encodings.
 
 from __future__ import annotations
 
+import numpy as np
+
 from release.bencode import Value, encode, tokens
 
 PIECE_HASH = 20
+_POWERS = 10 ** np.arange(1, 19, dtype=np.int64)
 
 
 def entry_bytes(components: list[str], length: int) -> int:
     """Bencoded size of one v1 `files` entry."""
     parts = sum(len(str(len(c.encode()))) + 1 + len(c.encode()) for c in components)
     return 1 + 8 + 2 + len(str(length)) + 6 + 1 + parts + 1 + 1
+
+
+def decimal_digits(values: np.ndarray) -> np.ndarray:
+    """`len(str(v))` of each non-negative int64, on a whole column."""
+    return np.searchsorted(_POWERS, values, side="right") + 1
+
+
+def entry_bytes_of_columns(components: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """`entry_bytes` of many files at once: each component's length in bytes (one column per component,
+    every file with as many components) and each file's length."""
+    parts = sum((decimal_digits(c) + 1 + c for c in components), np.zeros(len(lengths), np.int64))
+    return 1 + 8 + 2 + decimal_digits(lengths) + 6 + 1 + parts + 1 + 1
 
 
 def entry_tokens(components: list[str]) -> int:

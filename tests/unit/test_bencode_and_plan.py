@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
 import pytest
 
 from release.bencode import BencodeError, Value, decode, encode, tokens
-from release.torrents.lint import lint_torrent
+from release.torrents.lint import _plainly_safe, lint_torrent, unsafe_component
 from release.torrents.plan import Stats, TorrentSettings, auto_piece_length, plan_torrents
 from release.torrents.sizes import PIECE_HASH, entry_bytes, entry_tokens, piece_count
+from release.walk import FileTable
 from tests.conftest import Dataset
 
 
@@ -184,3 +186,38 @@ def test_plan_from_a_real_manifest(dataset: Dataset) -> None:
     from release.manifest.io import ManifestReader
 
     assert sum(s.files for s in plan.shards) == ManifestReader(dataset.manifests[2019]).header.files
+
+
+def test_counting_a_whole_table_at_once_equals_counting_each_file() -> None:
+    """`Stats.add_table` (columns for conforming images) against `Stats.add` per file, odd paths included."""
+    paths = [
+        "original/0001/1001.jpg", "original/0001/1001.png", "512px/0001/1001.jpg", "original/0999/999999999999.gif",
+        "original/0000/0.jpg", "original/0002/1003.jpg", "original/002/1002.jpg", "original/0004/1004.JPG",
+        "512px/0005/1005.png", "original/0006/01006.jpg", "original/0007/1007", "original/0008/ｉｄ.jpg",
+        "original/0009/sub/1009.jpg", "metadata/2019000000000000", "metadata/2018/2018000000000000",
+        "metadata/posts000000000000.json", "README.md", "rsync/list.txt", "original/0010/1010.jpg",
+    ]  # fmt: skip
+    sizes = [0, 9, 10, 99, 100, 12_345, 10**12, 1, 7, 3, 5, 8, 2, 560_000_000, 1, 4, 12, 0, 10**15]
+    chooser = random.Random(3)
+    paths += [f"original/{post % 1000:04d}/{post}.{chooser.choice(['jpg', 'png', 'webm'])}" for post in range(1, 3000)]
+    sizes += [chooser.choice([0, 1, 9, 10, 999, 10**6, 10**10]) for _ in range(1, 3000)]
+    table = FileTable()
+    for path, size in zip(paths, sizes, strict=True):
+        table.add(path, size)
+    at_once, one_by_one = Stats(), Stats()
+    groups = at_once.add_table(table)
+    assert groups.tolist() == [one_by_one.add(path, size) for path, size in zip(paths, sizes, strict=True)]
+    assert at_once.buckets.keys() == one_by_one.buckets.keys() == {"original", "512px"}
+    for subset, arrays in one_by_one.buckets.items():
+        for key, values in arrays.items():
+            assert at_once.buckets[subset][key].tolist() == values.tolist(), (subset, key)
+    assert (at_once.metadata, at_once.skipped) == (one_by_one.metadata, one_by_one.skipped)
+    assert one_by_one.skipped > 0 and one_by_one.metadata["files"] >= 2
+
+
+def test_the_one_search_per_path_clears_exactly_the_paths_every_component_check_clears() -> None:
+    alphabet = [b"", b".", b"..", b"...", b".a", b"a.", b"a", b"a/b", b"/", b"a\\b", b"\\", b"\x00", b"a\x00"]
+    for count in (1, 2, 3):
+        for components in itertools.product(alphabet, repeat=count):
+            safe = all(unsafe_component(c) is None for c in components)
+            assert _plainly_safe(list(components)) == safe, components
