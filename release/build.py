@@ -23,7 +23,7 @@ from release.hashing import ALL_ALGORITHMS, IO_DEPTH, HashEngine, reader_threads
 from release.manifest.build import header_for, plan_rows
 from release.manifest.io import ManifestReader, ManifestWriter
 from release.manifest.journal import JournalWriter, journals_of, read_journal, remove_journals
-from release.manifest.keyed import Source, manifest_source, records_source
+from release.manifest.keyed import Reusable, Source, manifest_source, records_source
 from release.progress import ProgressFn, Ticker, no_progress
 from release.readpass import PlanChunk, SinglePass, share
 from release.torrents.build import Prepared, TorrentJob, TorrentsReport, prepare_job, write_torrents
@@ -89,7 +89,11 @@ def build_manifest(
     journaled = _journaled(output)
     journals = journals_of(output) if journaled else []
     sources = reuse_sources(previous, journals, rehash)
-    prepared = prepare_job(root, table, torrents) if torrents is not None else None
+    order = table.order()
+    reusable = Reusable(table, order, sources) if sources else None
+    prepared = None
+    if torrents is not None:
+        prepared = prepare_job(root, table, torrents, _unchanged(table, order, reusable, torrents))
     ticker = Ticker(progress, "hash", header.files, None)
     with OutputSet() as outputs:
         with contextlib.ExitStack() as stack:
@@ -101,7 +105,7 @@ def build_manifest(
                 on_hashed=journal.write if journal is not None else None,
             )  # fmt: skip
             with HashEngine(readers, share, (str(root), table), threads=True) as engine:
-                for lines in single.run(engine, plan_rows(table, sources)):
+                for lines in single.run(engine, plan_rows(table, order, reusable)):
                     writer.write_line(lines)
             ticker.finish()
             single.raise_errors(str(root), UNREADABLE_HINT)
@@ -121,6 +125,19 @@ def build_manifest(
         skipped=skipped,
         torrents=report,
     )
+
+
+def _unchanged(table: FileTable, order: np.ndarray, reusable: Reusable | None, job: TorrentJob) -> np.ndarray | None:
+    """Per table row, whether the torrents' last-year manifest holds the file unchanged, when the manifest's
+    own reuse already read that manifest (the yearly cut: one manifest for both): not read twice."""
+    if reusable is None or job.previous_manifest is None or job.new_manifest is not None:
+        return None
+    holds = reusable.holds(str(job.previous_manifest))
+    if holds is None:
+        return None
+    unchanged = np.zeros(len(table), dtype=bool)
+    unchanged[order] = holds
+    return unchanged
 
 
 def _torrents(

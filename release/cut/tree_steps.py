@@ -212,13 +212,15 @@ def _read(context: CutContext) -> StepResult:
 def _read_plan(context: CutContext) -> Summary:
     from release.build import reuse_sources
     from release.manifest.build import plan_rows
+    from release.manifest.keyed import Reusable
     from release.tree import scan_tree
 
     table, _ = scan_tree(context.root, workers=context.workers)
     previous = context.previous_manifest
     to_hash = 0
     sizes = table.sizes()
-    for chunk in plan_rows(table, reuse_sources(previous, [], False)):
+    order, sources = table.order(), reuse_sources(previous, [], False)
+    for chunk in plan_rows(table, order, Reusable(table, order, sources) if sources else None):
         rows = chunk.rows if chunk.lines is None else chunk.rows[[line is None for line in chunk.lines]]
         to_hash += int(sizes[rows].sum())
     return {"files": len(table), "bytes": table.total_bytes(), "bytes_to_hash": to_hash}

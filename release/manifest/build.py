@@ -5,11 +5,13 @@ The read itself (hashing, with or without torrents) is `release.build`, which ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+
+import numpy as np
 
 from release.hashing import ALL_ALGORITHMS
 from release.layout import SUBSET_RANK
-from release.manifest.keyed import Source, reusable_lines
+from release.manifest.keyed import Reusable
 from release.models import ManifestHeader, SubsetTotals
 from release.readpass import PlanChunk
 from release.walk import FileTable
@@ -33,16 +35,15 @@ def header_for(table: FileTable, release: str) -> ManifestHeader:
 CHUNK_ROWS = 1 << 14
 
 
-def plan_rows(table: FileTable, sources: Sequence[Source]) -> Iterator[PlanChunk]:
-    """Rows in manifest order, a chunk at a time, each with a reusable record line from the first of
-    `sources` (build journals, last year's manifest: `keyed`) that holds the same file unchanged. Without
-    sources the chunks carry no lines: every row is read."""
-    order = table.order()
-    if not sources:
+def plan_rows(table: FileTable, order: np.ndarray, reusable: Reusable | None) -> Iterator[PlanChunk]:
+    """Rows in manifest order (`order`), a chunk at a time, each with a reusable record line from the first
+    source (build journals, last year's manifest: `keyed.Reusable`) that holds the same file unchanged.
+    Without sources the chunks carry no lines: every row is read."""
+    if reusable is None or not reusable.sources:
         for start in range(0, len(order), CHUNK_ROWS):
             yield PlanChunk(order[start : start + CHUNK_ROWS], None)
         return
-    chunks = zip(range(0, len(order), CHUNK_ROWS), reusable_lines(table, order, sources, CHUNK_ROWS), strict=True)
+    chunks = zip(range(0, len(order), CHUNK_ROWS), reusable.lines(CHUNK_ROWS), strict=True)
     for start, lines in chunks:
         reused = any(line is not None for line in lines)
         yield PlanChunk(order[start : start + CHUNK_ROWS], lines if reused else None)

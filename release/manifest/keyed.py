@@ -115,29 +115,51 @@ def records_source(name: str, records: Sequence[ManifestRecord]) -> Source:
     return Source(name, chunks)
 
 
+class Reusable:
+    """Which rows of a tree (`order`: its rows in manifest order) each source holds unchanged, from one pass
+    over each source's keys; then, in a second pass, the lines themselves (`lines`)."""
+
+    def __init__(self, table: FileTable, order: np.ndarray, sources: Sequence[Source]) -> None:
+        self.sources, self.rows = sources, len(order)
+        self._want = tree_keys(table, order)
+        self._held = [[chunk.keys() for chunk in source.chunks()] for source in sources]  # for the second pass
+        self._holds = [lookup(key_set(keys), self._want) >= 0 for keys in self._held]
+
+    def holds(self, name: str) -> np.ndarray | None:
+        """Per position in manifest order, whether the source called `name` holds that file unchanged (the
+        `unchanged_rows` answer by path, size and mtime); None when no source has that name."""
+        return next((held for source, held in zip(self.sources, self._holds, strict=True) if source.name == name), None)
+
+    def lines(self, chunk_rows: int) -> Iterator[list[bytes | None]]:
+        """`chunk_rows` positions at a time: each one's record line from the first source that holds the same
+        file unchanged, or None. Once only: the keys are let go as the pairing starts."""
+        claimed = np.full(self.rows, -1, np.int16)  # the source each row's line comes from
+        for index, holds in enumerate(self._holds):
+            claimed[(claimed < 0) & holds] = index
+        positions = [np.flatnonzero(claimed == index) for index in range(len(self.sources))]
+        paired = [
+            _paired(source, keys, at, self._want[at])
+            for source, keys, at in zip(self.sources, self._held, positions, strict=True)
+        ]
+        del claimed, positions
+        self._held, self._want = [], np.zeros(0, np.uint64)  # the pairs hold what they need: ~24 bytes a row
+        heads = [next(pairs, None) for pairs in paired]
+        for begin in range(0, self.rows, chunk_rows):
+            end = min(begin + chunk_rows, self.rows)
+            lines: list[bytes | None] = [None] * (end - begin)
+            for index, pairs in enumerate(paired):
+                while (head := heads[index]) is not None and head[0] < end:
+                    lines[head[0] - begin] = head[1]
+                    heads[index] = next(pairs, None)
+            yield lines
+
+
 def reusable_lines(
     table: FileTable, order: np.ndarray, sources: Sequence[Source], chunk_rows: int
 ) -> Iterator[list[bytes | None]]:
     """For the rows of `table` in `order` (manifest order), `chunk_rows` at a time: each row's record line
     from the first of `sources` that holds the same file unchanged, or None."""
-    want = tree_keys(table, order)
-    claimed = np.full(len(order), -1, np.int16)  # the source each row's line comes from
-    held: list[list[np.ndarray]] = []  # each source's keys, chunk by chunk, for its second pass
-    for index, source in enumerate(sources):
-        held.append([chunk.keys() for chunk in source.chunks()])
-        claimed[(claimed < 0) & (lookup(key_set(held[-1]), want) >= 0)] = index
-    positions = [np.flatnonzero(claimed == index) for index in range(len(sources))]
-    paired = [_paired(source, keys, at, want[at]) for source, keys, at in zip(sources, held, positions, strict=True)]
-    del want, claimed, positions, held  # the pairs hold what they need: ~24 bytes a reusable row, 8 a record
-    heads = [next(pairs, None) for pairs in paired]
-    for begin in range(0, len(order), chunk_rows):
-        end = min(begin + chunk_rows, len(order))
-        lines: list[bytes | None] = [None] * (end - begin)
-        for index, pairs in enumerate(paired):
-            while (head := heads[index]) is not None and head[0] < end:
-                lines[head[0] - begin] = head[1]
-                heads[index] = next(pairs, None)
-        yield lines
+    return Reusable(table, order, sources).lines(chunk_rows)
 
 
 def _paired(

@@ -87,26 +87,19 @@ class TorrentJob:
     new_manifest: Path | None = None
 
 
-def prepare_job(root: Path, table: FileTable, job: TorrentJob) -> Prepared:
-    """`prepare` with a job's options."""
+def prepare_job(root: Path, table: FileTable, job: TorrentJob, unchanged: np.ndarray | None = None) -> Prepared:
+    """`prepare` with a job's options (`unchanged`: `prepare`'s, when the caller has it)."""
     return prepare(
         root,
         table,
         job.settings,
+        unchanged=unchanged,
         shards=job.shards,
         profiles=job.profiles,
         previous=job.previous,
         previous_manifest=job.previous_manifest,
         new_manifest=job.new_manifest,
     )
-
-
-def _groups(table: FileTable, stats: Stats) -> np.ndarray:
-    """Count every row into `stats`; return each row's planning group (rank*1000+bucket, metadata, or -1)."""
-    groups = np.full(len(table), -1, dtype=np.int32)
-    for row in range(len(table)):
-        groups[row] = stats.add(table.path(row), table.size(row))
-    return groups
 
 
 def prepare(
@@ -119,11 +112,13 @@ def prepare(
     previous: Path | None = None,
     previous_manifest: Path | None = None,
     new_manifest: Path | None = None,
+    unchanged: np.ndarray | None = None,
 ) -> Prepared:
     """Plan the shards of `table` (files under `root`) and lay out their streams (reusing last year's pieces
-    where they pass a spot check)."""
+    where they pass a spot check). `unchanged` (per row: does `previous_manifest` hold the file unchanged) is
+    worked out from the manifests when not given."""
     stats = Stats()
-    groups = _groups(table, stats)
+    groups = stats.add_table(table)
     plan = plan_torrents(stats, settings, shards=shards, profiles=profiles)
     lookup = np.full(METADATA_GROUP + 1, -1, dtype=np.int32)
     for index, shard in enumerate(plan.shards):
@@ -144,7 +139,8 @@ def prepare(
     if previous is not None:
         if previous_manifest is None:
             raise BadInput(str(previous), "--previous needs --previous-manifest: last year's manifest")
-        unchanged = unchanged_rows(table, order, previous_manifest, new_manifest)
+        if unchanged is None:
+            unchanged = unchanged_rows(table, order, previous_manifest, new_manifest)
         for index, shard in enumerate(plan.shards):
             reuse[index], warning = find_reuse(root, previous, shard.name, table, rows[index], unchanged)
             warnings += [warning] if warning else []

@@ -13,7 +13,15 @@ import pytest
 from release.build import build_manifest
 from release.errors import ConsistencyFailure, ManifestFormatError
 from release.manifest.io import ManifestReader, record_line
-from release.manifest.keyed import KeyedRecords, Source, manifest_source, records_source, reusable_lines, unchanged_rows
+from release.manifest.keyed import (
+    KeyedRecords,
+    Reusable,
+    Source,
+    manifest_source,
+    records_source,
+    reusable_lines,
+    unchanged_rows,
+)
 from release.tree import scan_tree
 from tests.conftest import Dataset, zstd_content
 
@@ -125,3 +133,23 @@ def test_unchanged_rows_by_mtime_or_by_sha256(
         same = record is not None and (record.size, record.sha256) == (current.size, current.sha256)
         assert against_2018[row] == same  # merge.unchanged with a sha256: path, size and sha256
     assert 0 < against_2018.sum() < len(table)
+
+
+def test_what_the_manifest_reuse_holds_is_what_unchanged_rows_finds(
+    tree_copy: Callable[[int], Path], dataset: Dataset
+) -> None:
+    """The yearly cut takes the torrents' unchanged rows from the manifest's reuse: last year's manifest read once."""
+    root = tree_copy(2019)
+    first = next(iter(ManifestReader(dataset.manifests[2018])))
+    os.utime(root / first.path, ns=(1, 1))
+    table, _ = scan_tree(root)
+    order = table.order()
+    journal = records_source("journal", list(ManifestReader(dataset.manifests[2019]))[:5])
+    reusable = Reusable(table, order, [journal, manifest_source(dataset.manifests[2018])])
+    holds = reusable.holds(str(dataset.manifests[2018]))
+    assert holds is not None and reusable.holds("another.zst") is None
+    scattered = np.zeros(len(table), dtype=bool)
+    scattered[order] = holds
+    expected = unchanged_rows(table, order, dataset.manifests[2018])
+    assert scattered.tolist() == expected.tolist()
+    assert 0 < expected.sum() < len(table) and not scattered[order[[table.path(r) for r in order].index(first.path)]]

@@ -16,6 +16,7 @@ from release.build import build_manifest, build_torrents
 from release.hashing import read_files
 from release.layout import sort_key
 from release.readpass import Group, GroupResult, Stitcher
+from release.torrents import build as torrent_build
 from release.torrents.build import TorrentJob
 from release.torrents.metainfo import encode_torrent
 from release.torrents.plan import TorrentSettings
@@ -132,6 +133,31 @@ def test_previous_year_reuse_keeps_unchanged_pieces_and_equals_a_full_build(data
     assert reused["reused_bytes"] > 0
     assert reused["hashed_bytes"] + reused["reused_bytes"] == full["hashed_bytes"]
     assert sum(s["reused_pieces"] for s in reused["shards"]) > 0
+
+
+def test_a_manifest_build_with_last_years_torrents_reads_last_years_manifest_once(
+    dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The torrents' unchanged files come from the manifest's own reuse of the same manifest; same torrents."""
+    old_settings = SETTINGS.model_copy(update={"release": "danbooru2018"})
+    _build(dataset.root(2018), tmp_path / "old", settings=old_settings)
+    full = _build(dataset.root(2019), tmp_path / "full")
+
+    def read_again(*args: object) -> None:
+        raise AssertionError("last year's manifest read a second time")
+
+    monkeypatch.setattr(torrent_build, "unchanged_rows", read_again)
+    job = TorrentJob(SETTINGS, tmp_path / "new", previous=tmp_path / "old", previous_manifest=dataset.manifests[2018])
+    report = build_manifest(
+        dataset.root(2019),
+        tmp_path / "m.jsonl.zst",
+        release="danbooru2019",
+        previous=dataset.manifests[2018],
+        torrents=job,
+    )
+    assert report.torrents is not None and report.reused_files > 0
+    assert sum(s.reused_pieces for s in report.torrents.shards) > 0
+    assert {s.name: s.info_hash for s in report.torrents.shards} == {s["name"]: s["info_hash"] for s in full["shards"]}
 
 
 @pytest.mark.parametrize(
