@@ -46,7 +46,9 @@ setup(
             extra_compile_args=FLAGS,
         ),
         Extension("release._records", sources=["release/_records.c"], extra_compile_args=FLAGS),
-        Extension("release._bencode", sources=["release/_bencode.c"], extra_compile_args=FLAGS),
+        Extension(
+            "release._bencode", sources=["release/_bencode.c"], depends=["release/_buf.h"], extra_compile_args=FLAGS
+        ),
         Extension(
             "release._listing", sources=["release/_listing.c"], depends=["release/_buf.h"], extra_compile_args=FLAGS
         ),

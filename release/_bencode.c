@@ -4,10 +4,17 @@
  *   value: int, bytes, list or dict (bytes keys); token_limit < 0: none; info_start/info_end: the byte
  *   range of the top-level b"info" value, -1 when there is none.
  * A fault raises ValueError(offset, kind, detail): bencode.py words the message (one place for them).
+ *
+ * files_field(blob, spans, sizes) -> bytes
+ *   the bencoded v1 `files` list of many files: spans, int64 [start, end) pairs into blob (each file's
+ *   path, UTF-8, components split on '/'), sizes int64; each entry `d6:lengthi<n>e4:pathl<c>...ee`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "_buf.h"
 
 typedef struct {
     const unsigned char *data;
@@ -193,8 +200,61 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     return result;
 }
 
+static int put_decimal(Buf *b, long long v) {
+    char text[24];
+    int n = snprintf(text, sizeof text, "%lld", v);
+    return buf_add(b, text, (size_t)n);
+}
+
+static int put_entry(Buf *out, const char *path, Py_ssize_t len, long long size) {
+    int failed = buf_add(out, "d6:lengthi", 10) | put_decimal(out, size) | buf_add(out, "e4:pathl", 8);
+    for (Py_ssize_t at = 0;;) {
+        const char *slash = memchr(path + at, '/', (size_t)(len - at));
+        Py_ssize_t stop = slash ? slash - path : len;
+        failed |= put_decimal(out, stop - at) | buf_add(out, ":", 1) | buf_add(out, path + at, (size_t)(stop - at));
+        if (!slash) break;
+        at = stop + 1;
+    }
+    return failed | buf_add(out, "ee", 2);
+}
+
+static PyObject *files_field(PyObject *self, PyObject *args) {
+    Py_buffer blob, spans, sizes;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &blob, &spans, &sizes)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = sizes.len / 8;
+    const long long *span = spans.buf, *size = sizes.buf;
+    Buf out = {0};
+    int failed = 0;
+    if (sizes.len % 8 || spans.len != count * 16) {
+        PyErr_SetString(PyExc_ValueError, "files_field: spans and sizes disagree");
+        goto done;
+    }
+    failed |= buf_add(&out, "l", 1);
+    for (Py_ssize_t i = 0; i < count && !failed; i++) {
+        long long start = span[2 * i], end = span[2 * i + 1];
+        if (start < 0 || end < start || end > blob.len || size[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "files_field: a span outside the blob or a negative size");
+            goto done;
+        }
+        failed |= put_entry(&out, (const char *)blob.buf + start, (Py_ssize_t)(end - start), size[i]);
+    }
+    failed |= buf_add(&out, "e", 1);
+    if (failed)
+        PyErr_NoMemory();
+    else
+        result = PyBytes_FromStringAndSize(out.data, (Py_ssize_t)out.len);
+done:
+    free(out.data);
+    PyBuffer_Release(&blob);
+    PyBuffer_Release(&spans);
+    PyBuffer_Release(&sizes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS, "decode(data, token_limit, depth_limit) -> (value, tokens, start, end)"},
+    {"files_field", files_field, METH_VARARGS, "files_field(blob, spans, sizes) -> the bencoded v1 files list"},
     {NULL, NULL, 0, NULL},
 };
 

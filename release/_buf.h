@@ -1,4 +1,4 @@
-/* A growable byte buffer, shared by the C modules (release/_native.c, release/_listing.c). */
+/* A growable byte buffer, shared by the C modules (release/_native.c, release/_listing.c, release/_bencode.c). */
 #ifndef RELEASE_BUF_H
 #define RELEASE_BUF_H
 

@@ -23,7 +23,7 @@ from release.manifest.keyed import unchanged_rows
 from release.readpass import Streams, stream_offsets
 from release.tarball import write_tar_xz
 from release.torrents.lint import lint_torrent
-from release.torrents.metainfo import encode_torrent
+from release.torrents.metainfo import encode_torrent, table_files_field
 from release.torrents.plan import METADATA_GROUP, ShardPlan, Stats, TorrentPlan, TorrentSettings, plan_torrents
 from release.torrents.profiles import DEFAULT_PROFILES
 from release.torrents.reuse import Reuse, find_reuse
@@ -196,9 +196,9 @@ def _write_torrents(
     reports: list[ShardReport] = []
     members: list[tuple[str, Path]] = []
     for index, shard in enumerate(plan.shards):
-        files = [(table.path(row), table.size(row)) for row in prepared.rows[index].tolist()]
+        rows = prepared.rows[index]
         length = streams.piece_length[index]
-        data, info_hash = encode_torrent(settings, length, hashes[index], files)
+        data, info_hash = encode_torrent(settings, length, hashes[index], table_files_field(table, rows))
         target = output / f"{shard.name}.torrent"
         with atomic_output(target, outputs) as handle:
             handle.write(data)
@@ -210,7 +210,7 @@ def _write_torrents(
                 name=shard.name,
                 file=str(target),
                 info_hash=info_hash,
-                files=len(files),
+                files=len(rows),
                 bytes=streams.totals[index],
                 piece_length=length,
                 pieces=len(hashes[index]) // 20,

@@ -11,11 +11,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from release import _bencode
 from release.bencode import BencodeError, decode, encode
 from release.errors import BadInput, InputIOError, UnsafePath
 from release.torrents.lint import MAX_READ, check_info
 from release.torrents.plan import TorrentSettings
 from release.torrents.sizes import PIECE_HASH
+from release.walk import FileTable
 
 
 @dataclass(frozen=True)
@@ -41,29 +45,31 @@ class Metainfo:
         return sum(self.lengths)
 
 
-def _files_field(files: list[tuple[str, int]]) -> bytes:
-    """The bencoded `files` list, written straight to bytes: millions of entries without a dict each.
-
-    Canonical: an entry's keys come sorted (`length` < `path`), exactly as `bencode.encode` writes them."""
-    out = [b"l"]
-    for path, size in files:
-        parts = b"".join(
-            b"%d:%s" % (len(c), c) for c in (p.encode("utf-8", "surrogateescape") for p in path.split("/"))
-        )
-        out.append(b"d6:lengthi%de4:pathl%see" % (size, parts))
-    out.append(b"e")
-    return b"".join(out)
+def files_field(files: list[tuple[str, int]]) -> bytes:
+    """The bencoded `files` list of (path, length) pairs: `table_files_field`'s form for files at hand."""
+    paths = [path.encode("utf-8", "surrogateescape") for path, _ in files]
+    ends = np.cumsum([len(path) for path in paths], dtype=np.int64)
+    spans = np.stack((ends - [len(path) for path in paths], ends), axis=1) if paths else np.zeros((0, 2), np.int64)
+    sizes = np.array([size for _, size in files], np.int64)
+    return _bencode.files_field(b"".join(paths), spans.astype(np.int64).tobytes(), sizes.tobytes())
 
 
-def encode_torrent(
-    settings: TorrentSettings, piece_length: int, pieces: bytes, files: list[tuple[str, int]]
-) -> tuple[bytes, str]:
-    """The .torrent bytes and hex info-hash of a v1 multi-file torrent (canonical bencode)."""
+def table_files_field(table: FileTable, rows: np.ndarray) -> bytes:
+    """The bencoded `files` list of some rows of a walked tree, written in C from the table's path bytes:
+    millions of entries without an object each. Canonical: an entry's keys come sorted (`length` <
+    `path`), exactly as `bencode.encode` writes them."""
+    spans = table.spans(rows)
+    return _bencode.files_field(spans.blob, spans.spans.astype(np.int64).tobytes(), table.sizes()[rows].tobytes())
+
+
+def encode_torrent(settings: TorrentSettings, piece_length: int, pieces: bytes, files: bytes) -> tuple[bytes, str]:
+    """The .torrent bytes and hex info-hash of a v1 multi-file torrent (canonical bencode); `files`: the
+    bencoded `files` list (`files_field`, `table_files_field`)."""
     name = settings.torrent_name.encode()
     info = b"".join(
         [
             b"d5:files",
-            _files_field(files),
+            files,
             b"4:name%d:%s" % (len(name), name),
             b"12:piece lengthi%de" % piece_length,
             b"6:pieces%d:%s" % (len(pieces), pieces),

@@ -18,8 +18,9 @@ from release.layout import sort_key
 from release.readpass import Group, GroupResult, Stitcher
 from release.torrents import build as torrent_build
 from release.torrents.build import TorrentJob
-from release.torrents.metainfo import encode_torrent
+from release.torrents.metainfo import encode_torrent, files_field, table_files_field
 from release.torrents.plan import TorrentSettings
+from release.walk import FileTable
 from tests.conftest import Dataset
 
 SETTINGS = TorrentSettings(
@@ -176,7 +177,7 @@ def test_a_manifest_build_with_last_years_torrents_reads_last_years_manifest_onc
 )
 def test_streamed_encoding_is_the_canonical_bencode(settings: TorrentSettings) -> None:
     files = [("original/0000/1000.jpg", 0), ("original/0001/10001.png", 123456789), ("512px/0000/ü ß.jpg", 7)]
-    data, info_hash = encode_torrent(settings, 16384, b"\x01" * 40, files)
+    data, info_hash = encode_torrent(settings, 16384, b"\x01" * 40, files_field(files))
     info: dict[bytes, Value] = {
         b"files": [{b"length": n, b"path": [c.encode() for c in p.split("/")]} for p, n in files],
         b"name": settings.torrent_name.encode(),
@@ -185,3 +186,18 @@ def test_streamed_encoding_is_the_canonical_bencode(settings: TorrentSettings) -
     }
     assert data == encode({**settings.top_level(), b"info": info})
     assert info_hash == hashlib.sha1(encode(info)).hexdigest()
+
+
+def test_the_files_list_written_in_c_is_the_canonical_bencode_of_odd_paths_too() -> None:
+    files = [
+        ("original/0000/1000.jpg", 0), ("a//b", 9), ("trailing/", 10), ("", 99), ("/lead", 100),
+        ("ü/ß \udcff.jpg", 123456789), ("x" * 300 + "/y", 10**15), ("no-slash", 1),
+    ]  # fmt: skip
+    expected = [{b"length": n, b"path": [c.encode("utf-8", "surrogateescape") for c in p.split("/")]} for p, n in files]
+    assert files_field(files) == encode(expected)
+    assert files_field([]) == b"le"
+    table = FileTable()
+    for path, size in files:
+        table.add(path, size)
+    rows = np.array([5, 0, 2], np.int64)
+    assert table_files_field(table, rows) == encode([expected[row] for row in rows.tolist()])
