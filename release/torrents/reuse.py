@@ -24,15 +24,13 @@ from typing import NamedTuple
 import numpy as np
 
 from release.hashing import IO_DEPTH, OPEN_FLAGS
-from release.pathcols import gather
-from release.torrents.metainfo import Metainfo, load_torrent
+from release.torrents.metainfo import load_torrent
 from release.torrents.sizes import PIECE_HASH
 from release.walk import FileTable
 
 SPOT_CHECKS = 2  # random pieces read besides the first and the last of the kept prefix
 SPOT_READERS = IO_DEPTH  # reads in flight
 SPOT_RUN = 256  # files a reader takes at a time
-PREFIX_CHUNK = 1 << 16  # files compared at a time with last year's
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,13 @@ def find_reuse(
     if source is None:
         return None, None
     old = load_torrent(source)
-    kept = _kept_prefix(old, table, rows, same)
-    stream = int(table.sizes()[rows[:kept]].sum())
+    kept = 0
+    stream = 0
+    for old_path, old_length, row in zip(old.paths, old.lengths, rows.tolist(), strict=False):
+        if old_path != table.path(row) or old_length != table.size(row) or not same[row]:
+            break
+        kept += 1
+        stream += old_length
     if kept == len(old.paths) == len(rows):  # the same files: every old piece, the short last one too
         reuse = Reuse(str(source), old.piece_length, stream, old.pieces, kept)
     elif (pieces := stream // old.piece_length) > 0:  # pieces wholly inside the unchanged prefix
@@ -78,26 +81,6 @@ def find_reuse(
     if failed is not None:
         return None, f"{shard_name}: last year's {source.name} was not reused ({failed}); all its data is hashed"
     return reuse, None
-
-
-def _kept_prefix(old: Metainfo, table: FileTable, rows: np.ndarray, same: np.ndarray) -> int:
-    """How many of last year's files open this year's shard unchanged: the same path and length in the same
-    place, and the same file by `same`. Compared on columns, PREFIX_CHUNK files at a time: the paths as one
-    NUL-separated run of bytes each side (no path holds a NUL), so the first differing byte names the file."""
-    count = min(len(old.paths), len(rows))
-    for start in range(0, count, PREFIX_CHUNK):
-        chunk = rows[start : min(start + PREFIX_CHUNK, count)]
-        ok = same[chunk] & (np.array(old.lengths[start : start + len(chunk)], np.int64) == table.sizes()[chunk])
-        spans = table.spans(chunk)
-        mine, ends = gather(spans.blob, spans.spans, suffix=b"\0")
-        theirs = ("\0".join(old.paths[start : start + len(chunk)]) + "\0").encode("utf-8", "surrogateescape")
-        if mine != theirs:
-            width = min(len(mine), len(theirs))
-            differ = np.flatnonzero(np.frombuffer(mine, np.uint8)[:width] != np.frombuffer(theirs, np.uint8)[:width])
-            ok[int(np.searchsorted(ends, differ[0] if len(differ) else width, side="right")) :] = False
-        if not ok.all():
-            return start + int(np.argmin(ok))
-    return count
 
 
 class _Part(NamedTuple):

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from release.torrents import reuse as reuse_module
-from release.torrents.metainfo import Metainfo
 from release.torrents.reuse import Reuse, read_spans, spot_check
 from release.tree import scan_tree
 from release.walk import FileTable
@@ -67,37 +66,3 @@ def test_spot_check_refuses_pieces_that_do_not_match_the_files(tmp_path: Path) -
     reuse = _reuse(table, rows, stream)
     flipped = Reuse(reuse.source, PIECE, reuse.start, bytes([reuse.hashes[0] ^ 1]) + reuse.hashes[1:], len(rows))
     assert spot_check(tmp_path, table, rows, flipped, "ab" * 20) == "piece 0 does not match the files"
-
-
-def _brute_prefix(paths: list[str], lengths: list[int], table: FileTable, rows: np.ndarray, same: np.ndarray) -> int:
-    kept = 0
-    for path, length, row in zip(paths, lengths, rows.tolist(), strict=False):
-        if path != table.path(row) or length != table.size(row) or not same[row]:
-            break
-        kept += 1
-    return kept
-
-
-@pytest.mark.parametrize("chunk", [3, 1 << 16])
-def test_the_kept_prefix_on_columns_is_the_file_by_file_answer(
-    chunk: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(reuse_module, "PREFIX_CHUNK", chunk)
-    table, rows, _ = _tiny_tree(tmp_path, files=40)
-    paths = [table.path(int(row)) for row in rows]
-    lengths = [table.size(int(row)) for row in rows]
-    same = np.ones(len(table), dtype=bool)
-    variants: list[tuple[list[str], list[int], np.ndarray]] = [(paths, lengths, same)]
-    variants.append((paths[:7], lengths[:7], same))  # last year had fewer files
-    variants.append((paths + ["original/0001/9001.jpg"], lengths + [1], same))  # or one this year lacks
-    variants.append((paths[:11] + ["original/0011/1011.jpeg"] + paths[12:], lengths, same))  # renamed
-    variants.append((paths[:11] + [paths[11] + "x"] + paths[12:], lengths, same))  # a longer name
-    variants.append((paths[:5] + [paths[5][:-1]] + paths[6:], lengths, same))  # a shorter one
-    variants.append((paths, lengths[:20] + [lengths[20] + 1] + lengths[21:], same))  # another length
-    changed = same.copy()
-    changed[rows[33]] = False  # same name and size, another mtime
-    variants.append((paths, lengths, changed))
-    for old_paths, old_lengths, unchanged in variants:
-        old = Metainfo("old", "r", PIECE, b"", old_paths, old_lengths, "00")
-        expected = _brute_prefix(old_paths, old_lengths, table, rows, unchanged)
-        assert reuse_module._kept_prefix(old, table, rows, unchanged) == expected, (len(old_paths), expected)
