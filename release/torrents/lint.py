@@ -95,14 +95,17 @@ def _check_file(found: InfoCheck, components: list[bytes], length: int) -> None:
     if not components:
         found.unsafe.append("a file with an empty path")
     elif not _plainly_safe(components):
-        shown = b"/".join(components).decode("utf-8", "replace")
         for component in components:
             if (why := unsafe_component(component)) is not None:
-                found.unsafe.append(f"unsafe path {shown!r}: {why}")
+                found.unsafe.append(f"unsafe path {_shown(components)!r}: {why}")
                 break
     if length < 0:
-        shown = b"/".join(components).decode("utf-8", "replace")
-        found.faults.append(f"negative length {length} for {shown!r}")
+        found.faults.append(f"negative length {length} for {_shown(components)!r}")
+
+
+def _shown(components: list[bytes]) -> str:
+    """A path as a message shows it (only a path with a problem is joined and decoded)."""
+    return b"/".join(components).decode("utf-8", "replace")
 
 
 def _plainly_safe(components: list[bytes]) -> bool:

@@ -45,15 +45,6 @@ class Metainfo:
         return sum(self.lengths)
 
 
-def files_field(files: list[tuple[str, int]]) -> bytes:
-    """The bencoded `files` list of (path, length) pairs: `table_files_field`'s form for files at hand."""
-    paths = [path.encode("utf-8", "surrogateescape") for path, _ in files]
-    ends = np.cumsum([len(path) for path in paths], dtype=np.int64)
-    spans = np.stack((ends - [len(path) for path in paths], ends), axis=1) if paths else np.zeros((0, 2), np.int64)
-    sizes = np.array([size for _, size in files], np.int64)
-    return _bencode.files_field(b"".join(paths), spans.astype(np.int64).tobytes(), sizes.tobytes())
-
-
 def table_files_field(table: FileTable, rows: np.ndarray) -> bytes:
     """The bencoded `files` list of some rows of a walked tree, written in C from the table's path bytes:
     millions of entries without an object each. Canonical: an entry's keys come sorted (`length` <
@@ -64,7 +55,7 @@ def table_files_field(table: FileTable, rows: np.ndarray) -> bytes:
 
 def encode_torrent(settings: TorrentSettings, piece_length: int, pieces: bytes, files: bytes) -> tuple[bytes, str]:
     """The .torrent bytes and hex info-hash of a v1 multi-file torrent (canonical bencode); `files`: the
-    bencoded `files` list (`files_field`, `table_files_field`)."""
+    bencoded `files` list (`table_files_field`)."""
     name = settings.torrent_name.encode()
     info = b"".join(
         [

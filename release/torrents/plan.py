@@ -117,11 +117,7 @@ class Stats:
     def _add_images(self, subset: str, ids: np.ndarray, sizes: np.ndarray, path_lengths: np.ndarray) -> np.ndarray:
         """Count conforming `subset/NNNN/ID.ext` files (three components, the bucket's four digits); their groups."""
         bucket = ids % BUCKETS
-        components = [
-            np.full(len(ids), len(subset)),
-            np.full(len(ids), len("NNNN")),
-            path_lengths - len(f"{subset}/NNNN/"),
-        ]
+        components: list[np.ndarray | int] = [len(subset), len("NNNN"), path_lengths - len(f"{subset}/NNNN/")]
         costs: dict[str, np.ndarray | int] = {
             "files": 1,
             "bytes": sizes,

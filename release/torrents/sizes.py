@@ -12,25 +12,27 @@ import numpy as np
 from release.bencode import Value, encode, tokens
 
 PIECE_HASH = 20
+ENTRY_FIXED = len(b"d6:lengthi") + len(b"e4:pathl") + len(b"ee")  # a file entry but its length and components
 _POWERS = 10 ** np.arange(1, 19, dtype=np.int64)
 
 
 def entry_bytes(components: list[str], length: int) -> int:
-    """Bencoded size of one v1 `files` entry."""
+    """Bencoded size of one v1 `files` entry: each component `<len>:<bytes>`, the length in decimal."""
     parts = sum(len(str(len(c.encode()))) + 1 + len(c.encode()) for c in components)
-    return 1 + 8 + 2 + len(str(length)) + 6 + 1 + parts + 1 + 1
+    return ENTRY_FIXED + len(str(length)) + parts
 
 
-def decimal_digits(values: np.ndarray) -> np.ndarray:
-    """`len(str(v))` of each non-negative int64, on a whole column."""
-    return np.searchsorted(_POWERS, values, side="right") + 1
+def decimal_digits(values: np.ndarray | int) -> np.ndarray:
+    """`len(str(v))` of each non-negative int64, on a whole column (or of one)."""
+    digits: np.ndarray = np.searchsorted(_POWERS, values, side="right") + 1
+    return digits
 
 
-def entry_bytes_of_columns(components: list[np.ndarray], lengths: np.ndarray) -> np.ndarray:
-    """`entry_bytes` of many files at once: each component's length in bytes (one column per component,
-    every file with as many components) and each file's length."""
+def entry_bytes_of_columns(components: list[np.ndarray | int], lengths: np.ndarray) -> np.ndarray:
+    """`entry_bytes` of many files at once, every file with as many components: each component's length in
+    bytes (a column, or one length all files share) and each file's length."""
     parts = sum((decimal_digits(c) + 1 + c for c in components), np.zeros(len(lengths), np.int64))
-    return 1 + 8 + 2 + decimal_digits(lengths) + 6 + 1 + parts + 1 + 1
+    return ENTRY_FIXED + decimal_digits(lengths) + parts
 
 
 def entry_tokens(components: list[str]) -> int:

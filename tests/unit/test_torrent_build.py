@@ -18,7 +18,7 @@ from release.layout import sort_key
 from release.readpass import Group, GroupResult, Stitcher
 from release.torrents import build as torrent_build
 from release.torrents.build import TorrentJob
-from release.torrents.metainfo import encode_torrent, files_field, table_files_field
+from release.torrents.metainfo import encode_torrent, table_files_field
 from release.torrents.plan import TorrentSettings
 from release.walk import FileTable
 from tests.conftest import Dataset
@@ -68,6 +68,18 @@ def test_groups_stitched_at_any_cut_give_the_pieces_of_the_whole_stream(length: 
             stitcher.add(Group(0, position, end, length, none, none, none, np.zeros(0, bool)), result)
             position = end
         assert stitcher.finish(len(stream)) == _reference(stream, length)
+
+
+def _table(files: list[tuple[str, int]]) -> FileTable:
+    table = FileTable()
+    for path, size in files:
+        table.add(path, size)
+    return table
+
+
+def _files_field(files: list[tuple[str, int]]) -> bytes:
+    """The bencoded files list of (path, length) pairs, in their order."""
+    return table_files_field(_table(files), np.arange(len(files), dtype=np.int64))
 
 
 def _build(root: Path, out: Path, workers: int = 2, settings: TorrentSettings = SETTINGS, **job: Any) -> Any:
@@ -177,7 +189,7 @@ def test_a_manifest_build_with_last_years_torrents_reads_last_years_manifest_onc
 )
 def test_streamed_encoding_is_the_canonical_bencode(settings: TorrentSettings) -> None:
     files = [("original/0000/1000.jpg", 0), ("original/0001/10001.png", 123456789), ("512px/0000/ü ß.jpg", 7)]
-    data, info_hash = encode_torrent(settings, 16384, b"\x01" * 40, files_field(files))
+    data, info_hash = encode_torrent(settings, 16384, b"\x01" * 40, _files_field(files))
     info: dict[bytes, Value] = {
         b"files": [{b"length": n, b"path": [c.encode() for c in p.split("/")]} for p, n in files],
         b"name": settings.torrent_name.encode(),
@@ -194,10 +206,8 @@ def test_the_files_list_written_in_c_is_the_canonical_bencode_of_odd_paths_too()
         ("ü/ß \udcff.jpg", 123456789), ("x" * 300 + "/y", 10**15), ("no-slash", 1),
     ]  # fmt: skip
     expected = [{b"length": n, b"path": [c.encode("utf-8", "surrogateescape") for c in p.split("/")]} for p, n in files]
-    assert files_field(files) == encode(expected)
-    assert files_field([]) == b"le"
-    table = FileTable()
-    for path, size in files:
-        table.add(path, size)
+    assert _files_field(files) == encode(expected)
+    assert _files_field([]) == b"le"
+    table = _table(files)
     rows = np.array([5, 0, 2], np.int64)
     assert table_files_field(table, rows) == encode([expected[row] for row in rows.tolist()])
