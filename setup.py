@@ -2,7 +2,9 @@
 
 release._native is the per-file read loop of the hashing engine; release._records tokenises manifest
 record lines for verify. They need a C compiler, the Python headers, OpenSSL's libcrypto headers
-(Debian: libssl-dev) and xxhash.h (Debian: libxxhash-dev); scripts/setup.sh installs them.
+(Debian: libssl-dev), xxhash.h (Debian: libxxhash-dev) and, to read small files through io_uring,
+liburing (Debian: liburing-dev; without it the read loop uses plain system calls); scripts/setup.sh
+installs them.
 
 The catalogue lives in manifests/releases/ (the repository layout); a built package carries a copy in
 release/catalogue/, so an installed booru-release knows the published releases (release.releases).
@@ -18,6 +20,9 @@ from setuptools.command.build_py import build_py
 FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 CATALOGUE = Path(__file__).resolve().parent / "manifests" / "releases"
 ANSIBLE = Path(__file__).resolve().parent / "ansible"
+# io_uring reads of small files (release/_ring.c) when liburing's headers are there (Debian: liburing-dev);
+# without them the read loop uses plain system calls
+LIBURING = Path("/usr/include/liburing.h").exists()
 
 
 class BuildWithCatalogue(build_py):
@@ -40,9 +45,10 @@ setup(
     ext_modules=[
         Extension(
             "release._native",
-            sources=["release/_native.c"],
-            depends=["release/_buf.h"],
-            libraries=["crypto"],
+            sources=["release/_native.c", "release/_ring.c"],
+            depends=["release/_buf.h", "release/_digests.h", "release/_ring.h"],
+            libraries=["crypto", *(["uring"] if LIBURING else [])],
+            define_macros=[("HAVE_LIBURING", "1")] if LIBURING else [],
             extra_compile_args=FLAGS,
         ),
         Extension("release._records", sources=["release/_records.c"], extra_compile_args=FLAGS),

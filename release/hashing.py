@@ -47,6 +47,12 @@ HASH = b"\x01"  # hash_flags of read_files: read and hash the file
 STAT_ONLY = b"\x02"  # only check that it is a regular file of its size (lstat, not opened)
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # never follow a link, never block on a fifo
 
+# Small files are read through io_uring where the kernel allows it (release/_ring.c: open, read and close
+# of a file in one chain, several files a system call). BOORU_RELEASE_IO_URING=0 reads with plain system
+# calls, for a kernel or sandbox where io_uring misbehaves; the results are the same either way.
+IO_URING_ENV = "BOORU_RELEASE_IO_URING"
+_native.use_ring(os.environ.get(IO_URING_ENV, "1") != "0")
+
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(rsync zstd)
-# to compile release/_native.c (the per-file read loop): compiler, Python and OpenSSL headers, xxhash.h
-debs+=(gcc libc6-dev libssl-dev libxxhash-dev)
+# to compile release/_native.c (the per-file read loop): compiler, Python and OpenSSL headers, xxhash.h,
+# and liburing for reading small files through io_uring (release/_ring.c)
+debs+=(gcc libc6-dev libssl-dev libxxhash-dev liburing-dev)
 python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
   || debs+=(python3-dev)
 if [[ "${1:-}" == "--test" ]]; then

@@ -1,4 +1,7 @@
-"""The native read loop (release/_native.c) against hashlib/xxhash, file by file and code by code."""
+"""The native read loop (release/_native.c) against hashlib/xxhash, file by file and code by code.
+
+Every test runs twice: with small files read through io_uring (release/_ring.c) and with plain system calls.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,27 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import xxhash
 
+from release import _native
 from release.hashing import ALL_ALGORITHMS, DIGEST_BYTES, READ_SIZE, Code, read_files
+
+
+@pytest.fixture(autouse=True, params=["ring", "plain"])
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Which way small files are read; the ring is skipped where the kernel refuses io_uring."""
+    _native.use_ring(request.param == "ring")
+    try:
+        if request.param == "ring" and not _native.has_ring():
+            pytest.skip("this kernel (or its sandbox) refuses io_uring")
+        yield request.param
+    finally:
+        _native.use_ring(True)
 
 
 def _reference(data: bytes) -> tuple[str, ...]:
