@@ -13,7 +13,9 @@
 #include <stdint.h>
 
 #define RING_SLOTS 16
-#define RING_SLOT_SIZE (64 * 1024)
+/* Files under this size go through the ring. Above it the copy out of the page cache outweighs the system
+ * calls saved, and a slot buffer of 64 KiB cost the small-file tree's build 10-15 MB of peak RSS for nothing. */
+#define RING_SLOT_SIZE (16 * 1024)
 
 /* Whether io_uring may be used at all (on by default); the tests turn it off to compare the two paths. */
 void ring_enable(int on);
