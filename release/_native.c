@@ -296,7 +296,9 @@ static void take(Job *job, Py_ssize_t i, const unsigned char *data) {
     job->nbytes += size;
 }
 
-static int64_t ring_files; /* files taken from a ring, all threads: the tests see that the ring was used */
+/* files and bytes taken from a ring, all threads: the tests see that the ring was used, and the cut counts the
+ * bytes it read (/proc/self/io's rchar counts read calls, not io_uring's reads) */
+static int64_t ring_files, ring_bytes;
 
 /* Reads and records every file of the job, in order. Small hashed files of one folder go through this thread's
  * io_uring ring, RING_SLOTS in flight, and are taken in file order; the rest, and any file whose chain did not
@@ -307,6 +309,7 @@ static void read_all(Job *job) {
      * on this thread: trying the ring first cost cold verify ~10% more time. The next job tries again. */
     int ring = ring_ready(), missed = 0, ok[RING_SLOTS] = {0}, done[RING_SLOTS] = {0};
     Py_ssize_t head = 0, next = 0, taken = 0;
+    int64_t taken_bytes = 0;
     while (head < job->count && !job->oom) {
         /* topped up when half the window is free, so each system call submits several chains */
         int refill = next - head <= RING_SLOTS / 2 && !missed;
@@ -335,6 +338,7 @@ static void read_all(Job *job) {
         if (next > head && ok[slot]) {
             take(job, head, ring_buffer(slot));
             taken++;
+            taken_bytes += job->sizes[head];
         } else {
             read_one(job, head);
         }
@@ -353,6 +357,7 @@ static void read_all(Job *job) {
         }
     }
     __atomic_fetch_add(&ring_files, (int64_t)taken, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ring_bytes, taken_bytes, __ATOMIC_RELAXED);
 }
 
 static int int64_view(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *name) {
@@ -535,9 +540,13 @@ static PyObject *use_ring(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* ring_files(): how many files were read through a ring so far, by all threads. */
+/* ring_files(), ring_bytes(): how many files, and their bytes, were read through a ring so far, by all threads. */
 static PyObject *ring_files_read(PyObject *self, PyObject *unused) {
     return PyLong_FromLongLong((long long)__atomic_load_n(&ring_files, __ATOMIC_RELAXED));
+}
+
+static PyObject *ring_bytes_read(PyObject *self, PyObject *unused) {
+    return PyLong_FromLongLong((long long)__atomic_load_n(&ring_bytes, __ATOMIC_RELAXED));
 }
 
 /* has_ring(): whether this thread reads small files through io_uring (its ring is made now if need be). */
@@ -548,6 +557,7 @@ static PyMethodDef methods[] = {
     {"use_ring", use_ring, METH_O, "Allow io_uring reads of small files, or not."},
     {"has_ring", has_ring, METH_NOARGS, "Whether this thread reads small files through io_uring."},
     {"ring_files", ring_files_read, METH_NOARGS, "Files read through io_uring so far, by all threads."},
+    {"ring_bytes", ring_bytes_read, METH_NOARGS, "Bytes of the files read through io_uring so far, by all threads."},
     {NULL, NULL, 0, NULL},
 };
 

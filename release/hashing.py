@@ -53,6 +53,13 @@ OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # never follow a link,
 IO_URING_ENV = "BOORU_RELEASE_IO_URING"
 _native.use_ring(os.environ.get(IO_URING_ENV, "1") != "0")
 
+
+def ring_bytes() -> int:
+    """Bytes this process has read through io_uring so far (read calls' bytes are in /proc/self/io, these
+    are not)."""
+    return _native.ring_bytes()
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 

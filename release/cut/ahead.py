@@ -24,6 +24,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType, TracebackType
 
+from release.hashing import ring_bytes
+
 STOP_GRACE = 30.0  # seconds a stopped child has to remove its temporaries (one xz block at most)
 _PR_SET_PDEATHSIG = 1
 
@@ -50,12 +52,14 @@ class _Running:
 
 def bytes_read() -> int:
     """Bytes this process's read calls have returned so far, its reaped children's included (0 where /proc
-    does not say)."""
+    does not say), and the small files its read loop took through io_uring, which /proc does not count (the
+    cut's children read through Python's file calls, not the loop)."""
     try:
         with open("/proc/self/io", "rb") as handle:
-            return int(handle.readline().split()[1])  # the first line is rchar
+            rchar = int(handle.readline().split()[1])  # the first line is rchar
     except (OSError, IndexError, ValueError):
-        return 0
+        rchar = 0
+    return rchar + ring_bytes()
 
 
 def peak_rss() -> int:

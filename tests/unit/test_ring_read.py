@@ -50,8 +50,10 @@ def test_only_small_hashed_files_go_through_the_ring(tmp_path: Path) -> None:
         (tmp_path / str(n)).write_bytes(data)
     names = [str(n).encode() for n in range(len(sizes))]
     flags = b"\x01\x01\x01\x01\x01\x02"  # the last is only checked (lstat)
+    before = _native.ring_bytes()
     got, through = _read(True, tmp_path, names, sizes, hash_flags=flags)
     assert through == 2  # 1 byte and SLOT - 1 bytes: the read asks one byte more than the size
+    assert _native.ring_bytes() - before == SLOT  # the cut counts these beside /proc/self/io's read calls
     assert [got.hex_digests(n) for n in range(5)] == [_digests(data) for data in blobs[:5]]
     assert got.codes == bytes(6)
     plain, none = _read(False, tmp_path, names, sizes, hash_flags=flags)
