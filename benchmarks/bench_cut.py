@@ -18,7 +18,9 @@ maintainer's sync would; the year's export is the release file's `metadata.expor
 top-level chunks), which the metadata step validates and places, moving last year's into metadata/2018/.
 Each cut runs as its own process after the page cache is dropped (skipped where not permitted, and said
 so); bytes read are the process tree's `rchar` (bytes returned by read calls, page cache or not) and
-`read_bytes` (bytes the disk delivered), both from /proc/PID/io, which includes reaped children.
+`read_bytes` (bytes the disk delivered), both from /proc/PID/io, which includes reaped children. rchar
+does not count reads through io_uring, which the read loop uses for files under 16 KiB, so the cuts run
+with BOORU_RELEASE_IO_URING=0: every byte is counted, as in the rounds before the ring.
 Results replace the cut section of benchmarks/RESULTS.md.
 """
 
@@ -55,6 +57,7 @@ NEXT = "rsync -a --delete --exclude /512px --exclude /metadata {source}/ {tree}/
 NEW_ONLY = "rsync -a --ignore-existing {source}/original/ {tree}/original/"
 # `times`: the shell's, then its reaped children's user and system CPU time
 MEASURED = (
+    "BOORU_RELEASE_IO_URING=0 "
     '{cli} cut {file} --json > {report}; status=$?; grep -E "^(rchar|read_bytes)" /proc/$$/io; '
     "times > {report}.times; exit $status"  # not in a pipe: a subshell's `times` knows none of these children
 )
