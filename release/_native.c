@@ -300,6 +300,17 @@ static void take(Job *job, Py_ssize_t i, const unsigned char *data) {
  * bytes it read (/proc/self/io's rchar counts read calls, not io_uring's reads) */
 static int64_t ring_files, ring_bytes;
 
+/* Waits until a chain of the window [head, head + RING_SLOTS) ends, marks its slot done and whether it read its
+ * file whole and of its size; returns the slot, or -1 when the ring failed (no chain in flight to be trusted). */
+static int reap(const Job *job, Py_ssize_t head, int *done, int *ok) {
+    int s, opened, got;
+    if (ring_wait(&s, &opened, &got) != 0) return -1;
+    Py_ssize_t file = head + (s - head % RING_SLOTS + RING_SLOTS) % RING_SLOTS;
+    done[s] = 1;
+    ok[s] = opened >= 0 && got == job->sizes[file];
+    return s;
+}
+
 /* Reads and records every file of the job, in order. Small hashed files of one folder go through this thread's
  * io_uring ring, RING_SLOTS in flight, and are taken in file order; the rest, and any file whose chain did not
  * read exactly its size, go through read_one, which also words what is wrong. */
@@ -324,15 +335,12 @@ static void read_all(Job *job) {
         }
         int slot = (int)(head % RING_SLOTS);
         while (next > head && !done[slot]) {
-            int s, opened, got;
-            if (ring_wait(&s, &opened, &got) != 0) { /* the ring failed: what was in flight is read again */
+            int s = reap(job, head, done, ok);
+            if (s < 0) { /* the ring failed: what was in flight is read again */
                 ring = 0;
                 next = head;
                 break;
             }
-            Py_ssize_t file = head + (s - slot + RING_SLOTS) % RING_SLOTS;
-            done[s] = 1;
-            ok[s] = opened >= 0 && got == job->sizes[file];
             missed |= !ok[s];
         }
         if (next > head && ok[slot]) {
@@ -347,15 +355,8 @@ static void read_all(Job *job) {
         head++;
     }
     /* out of memory midway: the chains still in flight end before the ring serves another job */
-    for (; ring && head < next; head++) {
-        while (ring && !done[head % RING_SLOTS]) {
-            int s, opened, got;
-            if (ring_wait(&s, &opened, &got) != 0)
-                ring = 0;
-            else
-                done[s] = 1;
-        }
-    }
+    for (; ring && head < next; head++)
+        while (ring && !done[head % RING_SLOTS]) ring = reap(job, head, done, ok) >= 0;
     __atomic_fetch_add(&ring_files, (int64_t)taken, __ATOMIC_RELAXED);
     __atomic_fetch_add(&ring_bytes, taken_bytes, __ATOMIC_RELAXED);
 }

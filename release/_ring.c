@@ -9,7 +9,6 @@
 static int enabled = 1;
 
 void ring_enable(int on) { enabled = on; }
-int ring_enabled(void) { return enabled; }
 
 #ifdef HAVE_LIBURING
 #include <linux/openat2.h>

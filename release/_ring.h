@@ -19,7 +19,6 @@
 
 /* Whether io_uring may be used at all (on by default); the tests turn it off to compare the two paths. */
 void ring_enable(int on);
-int ring_enabled(void);
 
 /* 1 when this thread's ring is there (created now if need be), else 0. */
 int ring_ready(void);

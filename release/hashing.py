@@ -51,7 +51,8 @@ OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # never follow a link,
 # of a file in one chain, several files a system call). BOORU_RELEASE_IO_URING=0 reads with plain system
 # calls, for a kernel or sandbox where io_uring misbehaves; the results are the same either way.
 IO_URING_ENV = "BOORU_RELEASE_IO_URING"
-_native.use_ring(os.environ.get(IO_URING_ENV, "1") != "0")
+RING_BY_DEFAULT = os.environ.get(IO_URING_ENV, "1") != "0"  # what the tests put back after forcing either way
+_native.use_ring(RING_BY_DEFAULT)
 
 
 def ring_bytes() -> int:

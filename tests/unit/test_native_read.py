@@ -17,7 +17,7 @@ import pytest
 import xxhash
 
 from release import _native
-from release.hashing import ALL_ALGORITHMS, DIGEST_BYTES, READ_SIZE, Code, read_files
+from release.hashing import ALL_ALGORITHMS, DIGEST_BYTES, READ_SIZE, RING_BY_DEFAULT, Code, read_files
 
 
 @pytest.fixture(autouse=True, params=["ring", "plain"])
@@ -29,7 +29,7 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
             pytest.skip("this kernel (or its sandbox) refuses io_uring")
         yield request.param
     finally:
-        _native.use_ring(True)
+        _native.use_ring(RING_BY_DEFAULT)
 
 
 def _reference(data: bytes) -> tuple[str, ...]:
